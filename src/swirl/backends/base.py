@@ -1,0 +1,79 @@
+"""The one interface every LLM backend implements: batched chat continuations.
+
+Stage 1 (rollouts), the judges and evaluation all talk to a model through
+:class:`Backend`; which engine sits behind it (transformers, an OpenAI-compatible
+server, llama.cpp, vLLM) is chosen by the model reference and ``--backend``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from swirl.records import ChatMessage
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Sampling settings for one batch of continuations."""
+
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    """One continuation. ``text`` ends *before* any stop string; ``stop`` names the one hit."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    """``stop`` (stop string or end of turn), ``length`` or ``error``."""
+    stop: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class BackendInfo:
+    name: str
+    supports_logprobs: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Generates assistant turns for a batch of chat conversations."""
+
+    info: BackendInfo
+
+    @abstractmethod
+    def generate(self, conversations: list[list[ChatMessage]], request: GenerationRequest) -> list[Completion]:
+        """One continuation per conversation, in order. A failed item has ``finish_reason='error'``."""
+
+    def next_token_logprobs(
+        self, conversations: list[list[ChatMessage]], prefix: str, candidates: list[str]
+    ) -> list[dict[str, float]]:
+        """Log-probability of each candidate word as the next token after ``prefix``.
+
+        ``prefix`` is appended to the opened assistant turn (e.g. ``"Verdict:"``). Backends
+        without log-probabilities raise :class:`NotImplementedError`.
+        """
+        raise NotImplementedError(f"backend {self.info.name} does not return log-probabilities")
+
+    def close(self) -> None:
+        """Release engine resources (servers, threads)."""
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
+    """Cut ``text`` before the earliest stop string; return the kept text and the stop hit."""
+    best: tuple[int, str] | None = None
+    for stop in stops:
+        position = text.find(stop)
+        if position >= 0 and (best is None or position < best[0]):
+            best = (position, stop)
+    if best is None:
+        return text, None
+    return text[: best[0]], best[1]
