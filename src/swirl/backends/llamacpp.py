@@ -1,0 +1,98 @@
+"""llama.cpp in-process backend (optional extra ``swirl-rl[llamacpp]``): the fast CPU path.
+
+Runs a GGUF file with llama-cpp-python, one conversation after another (llama.cpp's
+single context is already fast on CPU). Next-token log-probabilities for the judge's
+score mode come from one evaluation of the prompt, without sampling.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+try:
+    import llama_cpp
+except ImportError:
+    llama_cpp = None
+
+from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, closing_tag_for, cut_at_stop
+from swirl.errors import SwirlError
+from swirl.records import ChatMessage
+
+
+class LlamaCppBackend(Backend):
+    def __init__(self, gguf_path: str, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as error:
+            raise SwirlError("the llamacpp backend needs llama-cpp-python: pip install 'swirl-rl[llamacpp]'") from error
+        self.llm = Llama(model_path=gguf_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise SwirlError(f"{gguf_path} has no chat template; the llamacpp backend needs one")
+        token = lambda key: self.llm._model.token_get_text(int(self.llm.metadata[key])) if key in self.llm.metadata else ""  # noqa: E731
+        self.formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=token("tokenizer.ggml.eos_token_id"),
+            bos_token=token("tokenizer.ggml.bos_token_id"),
+        )
+        self.info = BackendInfo(name=f"llamacpp:{gguf_path}", supports_logprobs=True)
+
+    def generate(self, conversations: list[list[ChatMessage]], request: GenerationRequest) -> list[Completion]:
+        completions = []
+        for offset, conversation in enumerate(conversations):
+            try:
+                reply = self.llm.create_chat_completion(
+                    messages=conversation,
+                    max_tokens=request.max_tokens,
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    stop=list(request.stop),
+                    seed=None if request.seed is None else request.seed + offset,
+                )
+            except (ValueError, RuntimeError) as error:
+                completions.append(Completion("", 0, 0, "error", error=str(error)[:500]))
+                continue
+            choice = reply["choices"][0]
+            raw = choice["message"]["content"] or ""
+            text, stop = cut_at_stop(raw, request.stop)
+            finish = "length" if choice["finish_reason"] == "length" else "stop"
+            if stop is None and finish == "stop":
+                stop = closing_tag_for(text, request.stop)
+            completions.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=reply["usage"]["prompt_tokens"],
+                    completion_tokens=reply["usage"]["completion_tokens"],
+                    finish_reason=finish,
+                    stop=stop,
+                )
+            )
+        return completions
+
+    def next_token_logprobs(
+        self, conversations: list[list[ChatMessage]], candidates: list[str]
+    ) -> list[dict[str, float]]:
+        results = []
+        for conversation in conversations:
+            prompt = self.formatter(messages=conversation).prompt
+            tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            self.llm.reset()
+            self.llm.eval(tokens)
+            # Without logits_all, llama-cpp-python keeps no score rows; read the context's last row.
+            row = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+            logits = np.ctypeslib.as_array(row, shape=(self.llm.n_vocab(),)).astype(np.float64)
+            logprobs = logits - (logits.max() + math.log(np.exp(logits - logits.max()).sum()))
+            scores = {}
+            for candidate in candidates:
+                ids = {self.llm.tokenize(v.encode(), add_bos=False)[0] for v in (candidate, " " + candidate)}
+                scores[candidate] = float(np.logaddexp.reduce([logprobs[i] for i in ids]))
+            results.append(scores)
+        return results
+
+    def close(self) -> None:
+        self.llm.close()
+

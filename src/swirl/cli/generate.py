@@ -1,0 +1,77 @@
+"""`swirl generate`: command-line front of :mod:`swirl.generate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from swirl.cli import app
+from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors, split_list
+
+
+@app.command()
+@reports_errors
+def generate(
+    input: Path = typer.Option(..., "--input", "-i", help="Task file (JSONL): GSM8K, HotpotQA, MuSiQue, 2Wiki or generic."),
+    output: Path = typer.Option(..., "--output", "-o", help="Trajectories JSONL (appended; rerun to resume)."),
+    model: str = typer.Option("default", "--model", "-m", help="Policy model: default, HF dir, .gguf, or openai:MODEL@URL."),
+    tasks_format: str = typer.Option("auto", "--tasks", "--format", help="Task format: auto, gsm8k, hotpotqa, musique, 2wiki, jsonl."),
+    backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
+    num_trajectories: int = typer.Option(1, "--num-trajectories", "-n", min=1, help="Trajectories per question."),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Step limit (0 = 10 for math, 5 for QA)."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (0 = all)."),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Token limit of one action."),
+    seed: int = typer.Option(0, "--seed"),
+    tools: str = typer.Option("", "--tools", help="Comma-separated tools (calculator, search, module:attr); default per task type."),
+    corpus: Path = typer.Option(None, "--corpus", help="Search corpus JSONL of {title, text}; default: the split's own passages."),
+    search_top_k: int = typer.Option(1, "--search-top-k", min=1, help="Passages returned per search."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, help="Requests in flight (openai backend)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Roll out multi-step tool-use trajectories (SWiRL stage 1 data generation)."""
+    from swirl.backends import make_backend
+    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.models import parse_model_ref
+    from swirl.records import SamplingSettings
+    from swirl.rollout import RolloutSettings
+    from swirl.tasks import load_tasks
+
+    # Everything that can be wrong with the input is checked before the model loads.
+    tasks = load_tasks(input, tasks_format, limit=limit or None)
+    ref = parse_model_ref(model)
+    settings = RolloutSettings(
+        num_trajectories=num_trajectories,
+        sampling=SamplingSettings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed),
+    )
+    if max_steps:
+        settings.max_steps = {"math": max_steps, "qa": max_steps}
+    tool_settings = ToolSettings(tools=split_list(tools), corpus=corpus, search_top_k=search_top_k)
+    engine = make_backend(ref, backend, batch_size=batch_size, concurrency=concurrency)
+    total = len(tasks) * num_trajectories
+    with progress_bar() as progress:
+        bar = progress.add_task("trajectories", total=total, rate="")
+
+        def advance(n: int) -> None:
+            progress.advance(bar, n)
+            elapsed = progress.tasks[bar].elapsed or 0.0
+            done = progress.tasks[bar].completed - skipped[0]
+            progress.update(bar, rate=f"{done / elapsed:.2f} traj/s" if elapsed else "")
+
+        from swirl.generate import existing_trajectories
+
+        skipped = [len({t.id for t in existing_trajectories(output)})]
+        progress.update(bar, completed=min(skipped[0], total))
+        summary = generate_trajectories(
+            tasks, engine, settings, tool_settings, output, model_name=ref.name, on_progress=advance
+        )
+    engine.close()
+    endings = ", ".join(f"{k}: {v}" for k, v in sorted(summary.terminations.items())) or "none"
+    console.print(
+        f"wrote {summary.written} trajectories ({summary.skipped} already present) to {output} "
+        f"in {summary.seconds:.1f}s; endings: {endings}",
+        highlight=False,
+    )

@@ -1,0 +1,110 @@
+"""`swirl generate`: tasks + policy model + tools -> trajectories.jsonl (Stage 1).
+
+Builds the tools of each task type once (the search index over the split's own
+passages, or a user corpus), then streams finished trajectories into an append-only
+JSONL file. Rerunning with the same output file resumes: trajectories already there
+are skipped, a torn last line is cut off, and nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swirl.backends.base import Backend
+from swirl.errors import SwirlError
+from swirl.jsonl import JsonlWriter, read_records
+from swirl.prompts import PROMPT_VERSION, default_tools
+from swirl.records import Task, Trajectory
+from swirl.rollout import RolloutSettings, run_rollouts, trajectory_id
+from swirl.tools import Tool, build_tool
+
+
+@dataclass
+class ToolSettings:
+    tools: list[str] = field(default_factory=list)
+    """Tool names or ``module:attr`` specs for every task; empty = defaults per task type."""
+    corpus: Path | None = None
+    search_top_k: int = 1
+    search_chars: int = 600
+
+
+def build_toolsets(tasks: Sequence[Task], settings: ToolSettings) -> Callable[[Task], list[Tool]]:
+    """Instantiate the tools once and return the lookup of a task's tools."""
+    built: dict[str, Tool] = {}
+
+    def get(name: str) -> Tool:
+        if name not in built:
+            built[name] = build_tool(
+                name,
+                tasks=tasks,
+                corpus_path=settings.corpus,
+                top_k=settings.search_top_k,
+                max_chars=settings.search_chars,
+            )
+        return built[name]
+
+    by_type = {
+        task_type: [get(n) for n in (settings.tools or default_tools(task_type))]
+        for task_type in sorted({t.task_type for t in tasks})
+    }
+    return lambda task: by_type[task.task_type]
+
+
+def existing_trajectories(output: Path) -> list[Trajectory]:
+    return read_records(output, Trajectory) if output.exists() else []
+
+
+def check_resumable(existing: list[Trajectory], model_name: str, settings: RolloutSettings, output: Path) -> None:
+    """Refuse to mix trajectories of different models or sampling settings in one file."""
+    for trajectory in existing[:1]:
+        if (
+            trajectory.model != model_name
+            or trajectory.sampling != settings.sampling
+            or trajectory.prompt_version != PROMPT_VERSION
+        ):
+            raise SwirlError(
+                f"{output} holds trajectories from another model, sampling settings or prompt version; "
+                "use another --output or remove the file"
+            )
+
+
+@dataclass
+class GenerateSummary:
+    written: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    terminations: dict[str, int] = field(default_factory=dict)
+
+
+def generate_trajectories(
+    tasks: Sequence[Task],
+    backend: Backend,
+    settings: RolloutSettings,
+    tool_settings: ToolSettings,
+    output: Path,
+    *,
+    model_name: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> GenerateSummary:
+    existing = existing_trajectories(output)
+    check_resumable(existing, model_name, settings, output)
+    done = {t.id for t in existing}
+    expected = {trajectory_id(task, k) for task in tasks for k in range(settings.num_trajectories)}
+    summary = GenerateSummary(skipped=len(done & expected))
+    tools_for = build_toolsets(tasks, tool_settings)
+    started = time.perf_counter()
+    with JsonlWriter(output) as writer:
+
+        def finished(trajectory: Trajectory) -> None:
+            writer.write(trajectory)
+            summary.written += 1
+            summary.terminations[trajectory.termination] = summary.terminations.get(trajectory.termination, 0) + 1
+            if on_progress:
+                on_progress(1)
+
+        run_rollouts(tasks, backend, tools_for, settings, finished, model_name=model_name, skip_ids=done)
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,1 @@
+"""Judges: process (step) judges, outcome judges and their metrics."""

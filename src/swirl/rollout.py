@@ -1,0 +1,173 @@
+"""Stage 1 runner: multi-step tool-use rollouts, N trajectories per task.
+
+Every live trajectory advances one action per round, and all of them are sent to the
+backend as one batch (the backend chunks it), so batched engines stay busy. The pool
+of live trajectories is refilled as others finish, and each finished trajectory is
+handed to ``on_finished`` at once, so an interrupted run loses only the trajectories
+in flight.
+
+One round for one trajectory:
+  state messages -> backend continuation (stops at a closing tag) -> parse the action
+  -> tool call: run the tool, append its result | answer: finish | invalid: feedback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from swirl.actions import action_stop_strings, parse_action
+from swirl.backends.base import Backend, Completion, GenerationRequest
+from swirl.prompts import PROMPT_VERSION, build_messages, format_invalid_feedback, format_observation
+from swirl.records import SamplingSettings, Step, Task, Trajectory, utc_now
+from swirl.tools import Tool, run_tool
+
+
+@dataclass
+class RolloutSettings:
+    num_trajectories: int = 1
+    max_steps: dict[str, int] = field(default_factory=lambda: {"math": 10, "qa": 5})
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    max_consecutive_invalid: int = 2
+    """End a trajectory after this many invalid actions in a row (it is not getting anywhere)."""
+    observation_chars: int = 1500
+    max_live: int = 256
+    """Trajectories in flight at once; bounds memory and the work lost to an interruption."""
+
+
+def trajectory_id(task: Task, sample_index: int) -> str:
+    return f"{task.id}#{sample_index}"
+
+
+class _Live:
+    """A trajectory being built, with the tools of its task."""
+
+    def __init__(self, trajectory: Trajectory, tools: Sequence[Tool]) -> None:
+        self.trajectory = trajectory
+        self.tools_by_tag = {tool.tag: tool for tool in tools}
+        self.invalid_in_a_row = 0
+        self.pending_feedback: str | None = None
+
+    def conversation(self) -> list[dict[str, str]]:
+        return self.trajectory.all_messages()
+
+
+def start_trajectory(
+    task: Task, sample_index: int, tools: Sequence[Tool], settings: RolloutSettings, model_name: str
+) -> Trajectory:
+    max_steps = settings.max_steps[task.task_type]
+    return Trajectory(
+        id=trajectory_id(task, sample_index),
+        task=task,
+        sample_index=sample_index,
+        messages=build_messages(task, tools, max_steps),
+        model=model_name,
+        sampling=settings.sampling,
+        prompt_version=PROMPT_VERSION,
+        max_steps=max_steps,
+        tools=[tool.name for tool in tools],
+    )
+
+
+def advance(live: _Live, completion: Completion, seconds: float, settings: RolloutSettings) -> bool:
+    """Apply one model continuation to a trajectory; return True when it has finished."""
+    trajectory = live.trajectory
+    if completion.finish_reason == "error":
+        trajectory.termination = "error"
+        trajectory.error = completion.error or "backend error"
+        return True
+    tags = {tag: tool.name for tag, tool in live.tools_by_tag.items()}
+    action_text = completion.text + (completion.stop or "")
+    action = parse_action(action_text, tags)
+    step = Step(
+        index=len(trajectory.steps),
+        action_text=action_text,
+        action=action,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        seconds=round(seconds, 4),
+    )
+    trajectory.steps.append(step)
+    if action.kind == "answer":
+        trajectory.final_answer = action.answer
+        trajectory.termination = "answered"
+        return True
+    if action.kind == "tool":
+        live.invalid_in_a_row = 0
+        tool = live.tools_by_tag[_tag_of(action.tool, live)]
+        result, _ok = run_tool(tool, action.query or "")
+        step.observation = format_observation(tool.name, result, max_chars=settings.observation_chars)
+    else:
+        live.invalid_in_a_row += 1
+        step.observation = format_invalid_feedback(action.problem or "no valid action")
+        if live.invalid_in_a_row >= settings.max_consecutive_invalid:
+            trajectory.termination = "invalid"
+            return True
+    if len(trajectory.steps) >= trajectory.max_steps:
+        trajectory.termination = "max_steps"
+        return True
+    return False
+
+
+def _tag_of(tool_name: str | None, live: _Live) -> str:
+    return next(tag for tag, tool in live.tools_by_tag.items() if tool.name == tool_name)
+
+
+def run_rollouts(
+    tasks: Iterable[Task],
+    backend: Backend,
+    tools_for: Callable[[Task], Sequence[Tool]],
+    settings: RolloutSettings,
+    on_finished: Callable[[Trajectory], None],
+    *,
+    model_name: str,
+    skip_ids: set[str] | None = None,
+    on_round: Callable[[int], None] | None = None,
+) -> None:
+    """Roll out ``settings.num_trajectories`` trajectories per task, skipping ``skip_ids``.
+
+    ``on_round`` receives the number of live trajectories after each backend call (for
+    progress displays).
+    """
+    skip_ids = skip_ids or set()
+    pending = (
+        (task, k)
+        for task in tasks
+        for k in range(settings.num_trajectories)
+        if trajectory_id(task, k) not in skip_ids
+    )
+    live: list[_Live] = []
+    round_index = 0
+    while True:
+        while len(live) < settings.max_live:
+            item = next(pending, None)
+            if item is None:
+                break
+            task, k = item
+            tools = tools_for(task)
+            live.append(_Live(start_trajectory(task, k, tools, settings, model_name), tools))
+        if not live:
+            return
+        stops = tuple(sorted({s for item in live for s in action_stop_strings({t: x.name for t, x in item.tools_by_tag.items()})}))
+        request = GenerationRequest(
+            max_tokens=settings.sampling.max_tokens,
+            temperature=settings.sampling.temperature,
+            top_p=settings.sampling.top_p,
+            stop=stops,
+            seed=settings.sampling.seed + round_index,
+        )
+        started = time.perf_counter()
+        completions = backend.generate([item.conversation() for item in live], request)
+        seconds = time.perf_counter() - started
+        round_index += 1
+        still_live = []
+        for item, completion in zip(live, completions):
+            if advance(item, completion, seconds, settings):
+                item.trajectory.finished_at = utc_now()
+                on_finished(item.trajectory)
+            else:
+                still_live.append(item)
+        live = still_live
+        if on_round:
+            on_round(len(live))
