@@ -8,6 +8,7 @@ resumed stage never builds on a torn record.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from swirl.errors import InputError
 
 Record = TypeVar("Record", bound=BaseModel)
+logger = logging.getLogger(__name__)
 
 
 def repair_tail(path: Path) -> int:
@@ -93,6 +95,7 @@ def iter_json_lines(path: str | Path, *, allow_torn_tail: bool = False) -> Itera
             raise InputError(path, "not valid UTF-8", number) from None
         except json.JSONDecodeError as error:
             if allow_torn_tail and number == len(lines) and not raw.endswith(b"\n"):
+                logger.warning("%s: skipped 1 truncated last line (left by an interrupted write)", path)
                 return
             raise InputError(path, f"invalid JSON ({error.msg})", number) from None
         if not isinstance(obj, dict):

@@ -31,6 +31,13 @@ def main(
     version: bool = typer.Option(False, "--version", help="Show the version and exit.", callback=_version, is_eager=True),
 ) -> None:
     """Step-Wise Reinforcement Learning (SWiRL) for multi-step reasoning and tool use."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
+    )
 
 
 @app.command()
@@ -57,7 +64,7 @@ def _not_implemented(verb: str) -> None:
 
 
 def _register() -> None:
-    from swirl.cli import generate  # noqa: F401  (registers its command)
+    from swirl.cli import filter_split, generate, judge  # noqa: F401  (modules register their commands)
 
     for verb, summary in {
         "judge": "Label every step with a process judge and every trajectory with an outcome judge.",

@@ -1,0 +1,93 @@
+"""`swirl judge`: command-line front of :mod:`swirl.judging`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from swirl.cli import app
+from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors
+
+
+@app.command()
+@reports_errors
+def judge(
+    input: Path = typer.Option(..., "--input", "-i", help="Trajectories JSONL from 'swirl generate'."),
+    output: Path = typer.Option(..., "--output", "-o", help="Judged trajectories JSONL (appended; rerun to resume)."),
+    model: str = typer.Option("default", "--model", "-m", help="Process judge model reference (independent of the policy)."),
+    mode: str = typer.Option("score", "--mode", help="generate (reasoning + verdict) or score (P(GOOD) from log-probabilities)."),
+    reference: bool = typer.Option(False, "--reference", help="Use the reference-guided judge (gold data, no LLM) instead of a model."),
+    outcome_model: str = typer.Option("", "--outcome-model", help="LLM grader for answer equivalence (default: programmatic metrics only)."),
+    backend: str = typer.Option("auto", "--backend", help="Engine for judge models: auto, hf, openai, llamacpp, vllm."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Also report agreement with the reference judge (or --against)."),
+    against: Path = typer.Option(None, "--against", help="Judged JSONL whose step labels are the calibration reference."),
+    chunk_size: int = typer.Option(16, "--chunk-size", min=1, help="Trajectories judged per backend call."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Judge only the first N trajectories (0 = all)."),
+    seed: int = typer.Option(0, "--seed"),
+    config: Path = ConfigOption,
+) -> None:
+    """Label every step with a process judge and every trajectory with an outcome judge."""
+    from swirl.backends import make_backend
+    from swirl.judges.outcome import OutcomeJudge
+    from swirl.judges.process import MODES, LLMProcessJudge
+    from swirl.judges.reference import ReferenceJudge
+    from swirl.judging import calibrate as run_calibration
+    from swirl.judging import judge_trajectories, read_trajectories
+    from swirl.models import parse_model_ref
+
+    if mode not in MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    trajectories = read_trajectories(input)
+    if limit:
+        trajectories = trajectories[:limit]
+    if not trajectories:
+        raise typer.BadParameter(f"{input}: no trajectories", param_hint="--input")
+    tasks = list({t.task.id: t.task for t in trajectories}.values())
+    against_labels = None
+    if against is not None:
+        against_labels = {t.id: [j.verdict for j in t.step_judgements or []] for t in read_trajectories(against)}
+    if reference:
+        process_judge = ReferenceJudge.for_tasks(tasks)
+    else:
+        process_judge = LLMProcessJudge(make_backend(parse_model_ref(model), backend), mode=mode, name=model, seed=seed)
+    grader = make_backend(parse_model_ref(outcome_model), backend) if outcome_model else None
+    outcome_judge = OutcomeJudge(grader)
+
+    with progress_bar() as progress:
+        bar = progress.add_task("judging", total=len(trajectories), rate="")
+        summary = judge_trajectories(
+            trajectories, process_judge, outcome_judge, output, chunk_size=chunk_size,
+            on_progress=lambda n: progress.advance(bar, n),
+        )
+        progress.update(bar, completed=len(trajectories))
+
+    table = Table(title=f"judged {summary.judged} trajectories ({summary.skipped} already in {output})")
+    for column in ("steps", "GOOD", "BAD", "UNPARSED", "mean process score", "outcome accuracy"):
+        table.add_column(column)
+    table.add_row(
+        str(summary.steps), *(str(summary.verdicts.get(v, 0)) for v in ("GOOD", "BAD", "UNPARSED")),
+        f"{summary.mean_score:.3f}", f"{summary.accuracy:.3f}",
+    )
+    console.print(table)
+
+    if calibrate or against_labels is not None:
+        from swirl.jsonl import read_records
+        from swirl.records import Trajectory
+
+        judged = read_records(output, Trajectory)
+        labels = against_labels if against_labels is not None else ReferenceJudge.for_tasks(tasks)
+        result = run_calibration(judged, labels)
+        report = output.with_name(output.stem + ".calibration.json")
+        report.write_text(json.dumps(result.as_dict(), indent=2))
+        table = Table(title=f"calibration against {'--against labels' if against_labels is not None else 'reference judge'}")
+        for column in ("steps", "agreement", "false positives", "FP rate", "false negatives", "FN rate", "unparsed"):
+            table.add_column(column)
+        table.add_row(
+            str(result.total), f"{result.agreement:.3f}", str(result.false_positive), f"{result.false_positive_rate:.3f}",
+            str(result.false_negative), f"{result.false_negative_rate:.3f}", str(result.unparsed),
+        )
+        console.print(table)
+        console.print(f"calibration written to {report}", highlight=False)

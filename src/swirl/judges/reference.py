@@ -1,0 +1,106 @@
+"""Reference-guided process judge: cheap, deterministic labels from the gold data.
+
+An extension of the paper, not its judge (the paper's judge sees no gold data). It is
+for CPU runs and for calibrating LLM judges:
+
+  * math: a calculator call is GOOD if its value equals an intermediate result of the
+    gold solution's ``<<expr=value>>`` annotations or the final answer; an answer is
+    GOOD if it is numerically right.
+  * multi-hop QA: a search is GOOD if it retrieves a supporting paragraph that no
+    earlier search in the state retrieved; an answer is GOOD if it matches the gold
+    answer (normalized exact match over answer and aliases).
+
+The tool is re-run on the action, so the same call labels logged steps and scores
+fresh actions during training (where no tool runs otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from swirl.actions import parse_action
+from swirl.judges.base import StepToJudge, history_after_question
+from swirl.judges.metrics import exact_match, numeric_match
+from swirl.records import StepJudgement, Task
+from swirl.tools import SearchTool, build_tool
+from swirl.tools.calculator import CalculatorError, evaluate
+
+_CALL_TAGS = {"math_exp": "calculator", "search_query": "search"}
+
+
+class ReferenceJudge:
+    name = "reference"
+
+    def __init__(self, search: SearchTool | None = None) -> None:
+        self.search = search
+
+    @classmethod
+    def for_tasks(cls, tasks: Sequence[Task]) -> "ReferenceJudge":
+        """A judge whose search index is the tasks' own passages (as in generation)."""
+        has_passages = any(t.passages for t in tasks)
+        return cls(build_tool("search", tasks=tasks) if has_passages else None)  # type: ignore[arg-type]
+
+    def judge(self, steps: list[StepToJudge]) -> list[StepJudgement]:
+        return [self._judge_one(step) for step in steps]
+
+    def _label(self, good: bool, why: str) -> StepJudgement:
+        return StepJudgement(
+            verdict="GOOD" if good else "BAD", score=1.0 if good else 0.0, rationale=why, judge=self.name, mode="reference"
+        )
+
+    def _judge_one(self, step: StepToJudge) -> StepJudgement:
+        action = parse_action(step.action_text, _CALL_TAGS)
+        task = step.task
+        if action.kind == "invalid":
+            return self._label(False, f"invalid action: {action.problem}")
+        if action.kind == "answer":
+            answer = action.answer or ""
+            if task.task_type == "math":
+                right = numeric_match(answer, task.answer)
+            else:
+                right = exact_match(answer, task.gold_answers) == 1.0
+            return self._label(right, f"answer {'matches' if right else 'does not match'} the gold answer")
+        if action.tool == "calculator":
+            return self._judge_calculation(action.query or "", task)
+        return self._judge_search(action.query or "", step)
+
+    def _judge_calculation(self, expression: str, task: Task) -> StepJudgement:
+        if task.task_type != "math":
+            return self._label(False, "calculator call on a non-math task")
+        try:
+            value = evaluate(expression)
+        except CalculatorError as error:
+            return self._label(False, f"calculator error: {error}")
+        targets = [c.result for c in task.calculations] + [task.answer]
+        hit = next((t for t in targets if numeric_match(value, t)), None)
+        if hit is None:
+            return self._label(False, f"value {value} is not an intermediate result of the gold solution")
+        return self._label(True, f"value {value} matches gold result {hit}")
+
+    def _judge_search(self, query: str, step: StepToJudge) -> StepJudgement:
+        if self.search is None or not step.task.supporting_titles:
+            return self._label(False, "search on a task without supporting paragraphs")
+        supporting = set(step.task.supporting_titles)
+        retrieved_before = {title for title in _titles_seen(step) if title in supporting}
+        titles = [p.title for p in self.search.search(query)] if query.strip() else []
+        new = [t for t in titles if t in supporting and t not in retrieved_before]
+        if new:
+            return self._label(True, f"retrieves supporting paragraph {new[0]!r}")
+        if any(t in supporting for t in titles):
+            return self._label(False, "retrieves only supporting paragraphs already found")
+        return self._label(False, "retrieves no supporting paragraph")
+
+
+_RESULT_TITLE = re.compile(r"^Title: (.+)$", re.MULTILINE)
+
+
+def _titles_seen(step: StepToJudge) -> list[str]:
+    """Titles of passages that earlier search results in the state showed."""
+    return [
+        title.strip()
+        for message in history_after_question(step.state)
+        if message["role"] == "user"
+        for title in _RESULT_TITLE.findall(message["content"])
+    ]
+

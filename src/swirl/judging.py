@@ -1,0 +1,160 @@
+"""`swirl judge`: trajectories.jsonl -> judged.jsonl (process labels per step, outcome per trajectory).
+
+Trajectories are judged in chunks so that one backend call covers the steps of many
+trajectories; each judged trajectory is appended to the output at once, so a rerun
+resumes after the last one written. ``calibrate`` compares one labeling of the steps
+with another (e.g. an LLM judge against the reference judge).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swirl.errors import InputError
+from swirl.jsonl import JsonlWriter, read_records
+from swirl.judges.base import ProcessJudge, steps_of
+from swirl.judges.outcome import OutcomeJudge
+from swirl.records import SCHEMA_VERSION, Trajectory
+
+
+def read_trajectories(path: Path) -> list[Trajectory]:
+    trajectories = read_records(path, Trajectory)
+    for trajectory in trajectories:
+        if trajectory.schema_version != SCHEMA_VERSION:
+            raise InputError(
+                path, f"trajectory schema version {trajectory.schema_version} is not supported (expected {SCHEMA_VERSION})"
+            )
+    seen: set[str] = set()
+    for trajectory in trajectories:
+        if trajectory.id in seen:
+            raise InputError(path, f"duplicate trajectory id {trajectory.id!r}")
+        seen.add(trajectory.id)
+    return trajectories
+
+
+@dataclass
+class JudgeSummary:
+    judged: int = 0
+    skipped: int = 0
+    verdicts: Counter = field(default_factory=Counter)
+    score_sum: float = 0.0
+    steps: int = 0
+    correct: int = 0
+
+    def add(self, trajectory: Trajectory) -> None:
+        self.judged += 1
+        for judgement in trajectory.step_judgements or []:
+            self.verdicts[judgement.verdict] += 1
+            self.score_sum += judgement.score
+            self.steps += 1
+        self.correct += bool(trajectory.outcome and trajectory.outcome.correct)
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / self.steps if self.steps else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.judged if self.judged else 0.0
+
+
+def judge_trajectories(
+    trajectories: Sequence[Trajectory],
+    process_judge: ProcessJudge,
+    outcome_judge: OutcomeJudge,
+    output: Path,
+    *,
+    chunk_size: int = 16,
+    on_progress: Callable[[int], None] | None = None,
+) -> JudgeSummary:
+    done = {t.id for t in read_records(output, Trajectory)} if output.exists() else set()
+    todo = [t for t in trajectories if t.id not in done]
+    summary = JudgeSummary(skipped=len(trajectories) - len(todo))
+    with JsonlWriter(output) as writer:
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            steps = [step for trajectory in chunk for step in steps_of(trajectory)]
+            judgements = iter(process_judge.judge(steps))
+            outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
+            for trajectory, outcome in zip(chunk, outcomes):
+                judged = trajectory.model_copy(
+                    update={
+                        "step_judgements": [next(judgements) for _ in trajectory.steps],
+                        "outcome": outcome,
+                    }
+                )
+                writer.write(judged)
+                summary.add(judged)
+            if on_progress:
+                on_progress(len(chunk))
+    return summary
+
+
+@dataclass
+class Calibration:
+    """Agreement of a judge with a reference labeling; positive = GOOD."""
+
+    true_positive: int = 0
+    false_positive: int = 0
+    true_negative: int = 0
+    false_negative: int = 0
+    unparsed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.true_positive + self.false_positive + self.true_negative + self.false_negative
+
+    @property
+    def false_positive_rate(self) -> float:
+        negatives = self.false_positive + self.true_negative
+        return self.false_positive / negatives if negatives else 0.0
+
+    @property
+    def false_negative_rate(self) -> float:
+        positives = self.false_negative + self.true_positive
+        return self.false_negative / positives if positives else 0.0
+
+    @property
+    def agreement(self) -> float:
+        return (self.true_positive + self.true_negative) / self.total if self.total else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "steps": self.total,
+            "agreement": self.agreement,
+            "true_positive": self.true_positive,
+            "false_positive": self.false_positive,
+            "true_negative": self.true_negative,
+            "false_negative": self.false_negative,
+            "false_positive_rate": self.false_positive_rate,
+            "false_negative_rate": self.false_negative_rate,
+            "unparsed": self.unparsed,
+        }
+
+
+def calibrate(judged: Sequence[Trajectory], reference: ProcessJudge | dict[str, list[str]]) -> Calibration:
+    """Compare the step verdicts of ``judged`` with a reference judge or with labels by trajectory id."""
+    result = Calibration()
+    for trajectory in judged:
+        if isinstance(reference, dict):
+            expected = reference.get(trajectory.id)
+            if expected is None:
+                continue
+        else:
+            expected = [j.verdict for j in reference.judge(steps_of(trajectory))]
+        for judgement, truth in zip(trajectory.step_judgements or [], expected):
+            if judgement.verdict == "UNPARSED" or truth == "UNPARSED":
+                result.unparsed += 1
+            elif judgement.verdict == "GOOD":
+                if truth == "GOOD":
+                    result.true_positive += 1
+                else:
+                    result.false_positive += 1
+            elif truth == "GOOD":
+                result.false_negative += 1
+            else:
+                result.true_negative += 1
+    return result
