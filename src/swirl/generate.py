@@ -31,15 +31,21 @@ class ToolSettings:
     search_chars: int = 600
 
 
-def build_toolsets(tasks: Sequence[Task], settings: ToolSettings) -> Callable[[Task], list[Tool]]:
-    """Instantiate the tools once and return the lookup of a task's tools."""
+def build_toolsets(
+    tasks: Sequence[Task], settings: ToolSettings, corpus_tasks: Sequence[Task] | None = None
+) -> Callable[[Task], list[Tool]]:
+    """Instantiate the tools once and return the lookup of a task's tools.
+
+    Search indexes ``corpus_tasks`` (the whole split, even when only some of its
+    questions are run), falling back to ``tasks``.
+    """
     built: dict[str, Tool] = {}
 
     def get(name: str) -> Tool:
         if name not in built:
             built[name] = build_tool(
                 name,
-                tasks=tasks,
+                tasks=corpus_tasks or tasks,
                 corpus_path=settings.corpus,
                 top_k=settings.search_top_k,
                 max_chars=settings.search_chars,
@@ -87,6 +93,7 @@ def generate_trajectories(
     output: Path,
     *,
     model_name: str,
+    corpus_tasks: Sequence[Task] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> GenerateSummary:
     existing = existing_trajectories(output)
@@ -94,7 +101,7 @@ def generate_trajectories(
     done = {t.id for t in existing}
     expected = {trajectory_id(task, k) for task in tasks for k in range(settings.num_trajectories)}
     summary = GenerateSummary(skipped=len(done & expected))
-    tools_for = build_toolsets(tasks, tool_settings)
+    tools_for = build_toolsets(tasks, tool_settings, corpus_tasks)
     started = time.perf_counter()
     with JsonlWriter(output) as writer:
 

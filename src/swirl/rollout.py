@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from swirl.actions import action_stop_strings, parse_action
 from swirl.backends.base import Backend, Completion, GenerationRequest
-from swirl.prompts import PROMPT_VERSION, build_messages, format_invalid_feedback, format_observation
+from swirl.prompts import DEFAULT_ACTION_TAGS, PROMPT_VERSION, build_messages, format_invalid_feedback, format_observation
 from swirl.records import SamplingSettings, Step, Task, Trajectory, utc_now
 from swirl.tools import Tool, run_tool
 
@@ -45,9 +45,9 @@ class _Live:
 
     def __init__(self, trajectory: Trajectory, tools: Sequence[Tool]) -> None:
         self.trajectory = trajectory
-        self.tools_by_tag = {tool.tag: tool for tool in tools}
+        self.tools_by_name = {tool.name: tool for tool in tools}
+        self.tool_tags = {tool.tag: tool.name for tool in tools}
         self.invalid_in_a_row = 0
-        self.pending_feedback: str | None = None
 
     def conversation(self) -> list[dict[str, str]]:
         return self.trajectory.all_messages()
@@ -77,9 +77,8 @@ def advance(live: _Live, completion: Completion, seconds: float, settings: Rollo
         trajectory.termination = "error"
         trajectory.error = completion.error or "backend error"
         return True
-    tags = {tag: tool.name for tag, tool in live.tools_by_tag.items()}
     action_text = completion.text + (completion.stop or "")
-    action = parse_action(action_text, tags)
+    action = parse_action(action_text, live.tool_tags)
     step = Step(
         index=len(trajectory.steps),
         action_text=action_text,
@@ -95,9 +94,11 @@ def advance(live: _Live, completion: Completion, seconds: float, settings: Rollo
         return True
     if action.kind == "tool":
         live.invalid_in_a_row = 0
-        tool = live.tools_by_tag[_tag_of(action.tool, live)]
+        tool = live.tools_by_name[action.tool or ""]
         result, _ok = run_tool(tool, action.query or "")
-        step.observation = format_observation(tool.name, result, max_chars=settings.observation_chars)
+        # Every action tag of this trajectory is neutralized, custom tools' tags included.
+        tags = (*DEFAULT_ACTION_TAGS, *live.tool_tags)
+        step.observation = format_observation(tool.name, result, max_chars=settings.observation_chars, tags=tags)
     else:
         live.invalid_in_a_row += 1
         step.observation = format_invalid_feedback(action.problem or "no valid action")
@@ -108,10 +109,6 @@ def advance(live: _Live, completion: Completion, seconds: float, settings: Rollo
         trajectory.termination = "max_steps"
         return True
     return False
-
-
-def _tag_of(tool_name: str | None, live: _Live) -> str:
-    return next(tag for tag, tool in live.tools_by_tag.items() if tool.name == tool_name)
 
 
 def run_rollouts(
@@ -149,7 +146,7 @@ def run_rollouts(
             live.append(_Live(start_trajectory(task, k, tools, settings, model_name), tools))
         if not live:
             return
-        stops = tuple(sorted({s for item in live for s in action_stop_strings({t: x.name for t, x in item.tools_by_tag.items()})}))
+        stops = tuple(sorted({stop for item in live for stop in action_stop_strings(item.tool_tags)}))
         request = GenerationRequest(
             max_tokens=settings.sampling.max_tokens,
             temperature=settings.sampling.temperature,

@@ -30,6 +30,7 @@ def generate(
     search_top_k: int = typer.Option(1, "--search-top-k", min=1, help="Passages returned per search."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, help="Requests in flight (openai backend)."),
+    max_live: int = typer.Option(256, "--max-live", min=1, help="Trajectories in flight at once (bounds memory and work lost to an interruption)."),
     config: Path = ConfigOption,
 ) -> None:
     """Roll out multi-step tool-use trajectories (SWiRL stage 1 data generation)."""
@@ -41,10 +42,12 @@ def generate(
     from swirl.tasks import load_tasks
 
     # Everything that can be wrong with the input is checked before the model loads.
-    tasks = load_tasks(input, tasks_format, limit=limit or None)
+    split_tasks = load_tasks(input, tasks_format)
+    tasks = split_tasks[:limit] if limit else split_tasks
     ref = parse_model_ref(model)
     settings = RolloutSettings(
         num_trajectories=num_trajectories,
+        max_live=max_live,
         sampling=SamplingSettings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed),
     )
     if max_steps:
@@ -66,7 +69,8 @@ def generate(
         skipped = [len({t.id for t in existing_trajectories(output)})]
         progress.update(bar, completed=min(skipped[0], total))
         summary = generate_trajectories(
-            tasks, engine, settings, tool_settings, output, model_name=ref.name, on_progress=advance
+            tasks, engine, settings, tool_settings, output, model_name=ref.name, corpus_tasks=split_tasks,
+            on_progress=advance,
         )
     engine.close()
     endings = ", ".join(f"{k}: {v}" for k, v in sorted(summary.terminations.items())) or "none"

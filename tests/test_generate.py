@@ -1,0 +1,99 @@
+"""End-to-end `swirl generate` on the embedded model, including resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from swirl.jsonl import read_records
+from swirl.records import Trajectory
+
+FAST = ["--max-tokens", "40", "--max-steps", "2", "--temperature", "0.8"]
+
+
+def generate(args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "swirl", "generate", *args], capture_output=True, text=True, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, source", [("gsm8k/test_sample500.jsonl", "gsm8k"), ("hotpotqa/dev.jsonl", "hotpotqa")])
+def test_generate_three_questions_two_trajectories(tmp_path, data_dir, dataset, source, default_checkpoint):
+    output = tmp_path / "trajectories.jsonl"
+    completed = generate(["--input", str(data_dir / dataset), "--limit", "3", "-n", "2", "--output", str(output), *FAST], timeout=900)
+    assert completed.returncode == 0, completed.stderr
+    trajectories = read_records(output, Trajectory)
+    assert len(trajectories) == 6
+    assert len({t.id for t in trajectories}) == 6
+    for trajectory in trajectories:
+        assert trajectory.task.source == source
+        assert trajectory.model == "default"
+        assert trajectory.prompt_version == "swirl-prompts-v1"
+        assert trajectory.sampling.temperature == 0.8
+        assert trajectory.tools == (["calculator"] if source == "gsm8k" else ["search"])
+        assert 1 <= len(trajectory.steps) <= 2
+        assert trajectory.termination in {"answered", "max_steps", "invalid"}
+        assert (trajectory.final_answer is not None) == (trajectory.termination == "answered")
+        for step in trajectory.steps:
+            assert step.completion_tokens > 0 and step.prompt_tokens > 0
+            assert step.action_text
+            if step.action.kind == "tool":
+                assert "<result>" in step.observation
+    assert "trajectories" in completed.stderr and "wrote 6" in completed.stderr
+
+
+@pytest.mark.slow
+def test_resume_after_kill_gives_exactly_the_expected_set(tmp_path, data_dir, default_checkpoint):
+    output = tmp_path / "trajectories.jsonl"
+    args = ["--input", str(data_dir / "gsm8k" / "test_sample500.jsonl"), "--limit", "4", "-n", "2",
+            "--output", str(output), *FAST]
+    process = subprocess.Popen([sys.executable, "-m", "swirl", "generate", *args, "--config", str(_max_live_config(tmp_path))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if output.exists() and output.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written_before = [json.loads(line)["id"] for line in output.read_text().splitlines() if line.endswith("}")]
+    assert 0 < len(written_before) < 8, "the run should be interrupted part-way"
+
+    completed = generate(args, timeout=900)
+    assert completed.returncode == 0, completed.stderr
+    ids = [t.id for t in read_records(output, Trajectory)]
+    assert sorted(ids) == sorted(f"gsm8k-{i}#{k}" for i in range(1, 5) for k in range(2))
+    assert ids[: len(written_before)] == written_before
+    assert f"({len(written_before)} already present)" in completed.stderr.replace("\n", " ")
+
+
+def _max_live_config(tmp_path):
+    # Two trajectories in flight at a time: they finish (and are written) one pair after another.
+    config = tmp_path / "config.yaml"
+    config.write_text("max-live: 2\n")
+    return config
+
+
+def test_bad_input_exits_non_zero_and_keeps_existing_output(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q1", "answer": "1"}\n{not json\n')
+    output = tmp_path / "out.jsonl"
+    output.write_text("precious\n")
+    completed = generate(["--input", str(bad), "--output", str(output)], timeout=120)
+    assert completed.returncode != 0
+    assert f"{bad}:2:" in completed.stderr
+    assert output.read_text() == "precious\n"
+
+
+def test_unknown_config_key_is_rejected(tmp_path, data_dir):
+    config = tmp_path / "config.yaml"
+    config.write_text("num-trajectorys: 3\n")
+    completed = generate(["--input", str(data_dir / "gsm8k" / "test_sample500.jsonl"), "--output", str(tmp_path / "o.jsonl"),
+                          "--config", str(config)], timeout=120)
+    assert completed.returncode != 0
+    assert "unknown key 'num-trajectorys'" in completed.stderr
