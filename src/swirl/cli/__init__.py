@@ -76,7 +76,7 @@ def _register() -> None:
         "run": "Run a whole experiment from one YAML file.",
         "quickstart": "Run a small built-in experiment on the embedded model.",
     }.items():
-        if verb not in {c.name for c in app.registered_commands}:
+        if verb not in {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}:
             app.command(name=verb, help=summary + " (not implemented yet)", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(
                 lambda verb=verb: _not_implemented(verb)
             )
