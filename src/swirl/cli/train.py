@@ -1,0 +1,77 @@
+"""`swirl train`: command-line front of :mod:`swirl.training.trainer`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from swirl.cli import app
+from swirl.cli.common import ConfigOption, console, reports_errors, split_list
+from swirl.errors import SwirlError
+
+
+@app.command()
+@reports_errors
+def train(
+    input: Path = typer.Option(..., "--input", "-i", help="Split directory from 'swirl split'."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory (checkpoints, metrics.jsonl, final/)."),
+    algo: str = typer.Option("swirl", "--algo", help="swirl (step-wise RL with the judge as reward) or sft (baseline)."),
+    model: str = typer.Option("default", "--model", "-m", help="Policy to train: default, HF dir or .gguf."),
+    judge: str = typer.Option("default", "--judge", help="Reward model R(a|s): a model reference, or 'reference' (gold-guided judge)."),
+    judge_mode: str = typer.Option("score", "--judge-mode", help="score (P(GOOD), one forward pass) or generate (reasoning + verdict)."),
+    judge_backend: str = typer.Option("auto", "--judge-backend", help="Engine for the judge model: auto, hf, openai, llamacpp, vllm."),
+    judge_retries: int = typer.Option(6, "--judge-retries", help="Retries of a failed judge request before the run stops."),
+    num_generations: int = typer.Option(4, "--num-generations", "-G", help="Fresh actions sampled per state (G)."),
+    learning_rate: float = typer.Option(1e-5, "--learning-rate", "--lr"),
+    batch_size: int = typer.Option(4, "--batch-size", help="Completions per device step (SWiRL: a multiple of G)."),
+    gradient_accumulation_steps: int = typer.Option(1, "--gradient-accumulation-steps"),
+    max_steps: int = typer.Option(-1, "--max-steps", help="Optimizer steps (-1: train for --epochs)."),
+    epochs: float = typer.Option(1.0, "--epochs"),
+    kl_coef: float = typer.Option(0.0, "--kl-coef", help="KL penalty to the start model (beta)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature of fresh actions."),
+    max_prompt_tokens: int = typer.Option(2048, "--max-prompt-tokens", help="Longer states are left out (and counted)."),
+    max_completion_tokens: int = typer.Option(128, "--max-completion-tokens"),
+    lora: bool = typer.Option(False, "--lora/--full", help="Train LoRA adapters (merged into the final model) or all weights."),
+    lora_r: int = typer.Option(16, "--lora-r"),
+    lora_alpha: int = typer.Option(32, "--lora-alpha"),
+    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint every N optimizer steps."),
+    save_total_limit: int = typer.Option(2, "--save-total-limit"),
+    report_to: str = typer.Option("", "--report-to", help="Comma-separated: tensorboard, wandb."),
+    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 training (GPUs)."),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+    use_vllm: bool = typer.Option(False, "--use-vllm", help="Generate fresh actions with vLLM (TRL's vLLM integration)."),
+    vllm_mode: str = typer.Option("colocate", "--vllm-mode", help="colocate (same GPUs) or server (trl vllm-serve)."),
+    vllm_server_base_url: str = typer.Option("", "--vllm-server-base-url"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Train on the first N states only (0 = all)."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
+    config: Path = ConfigOption,
+) -> None:
+    """Step-wise RL (SWiRL) or the SFT baseline on the split sub-trajectories."""
+    from swirl.training.settings import TrainSettings
+    from swirl.training.trainer import train as run_training
+
+    try:
+        settings = TrainSettings(
+            algo=algo, input=input, output=output, model=model, judge=judge, judge_mode=judge_mode,
+            judge_backend=judge_backend, judge_retries=judge_retries, num_generations=num_generations, learning_rate=learning_rate,
+            batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps, max_steps=max_steps,
+            epochs=epochs, kl_coef=kl_coef, temperature=temperature, max_prompt_tokens=max_prompt_tokens,
+            max_completion_tokens=max_completion_tokens, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha,
+            seed=seed, save_steps=save_steps, save_total_limit=save_total_limit, report_to=split_list(report_to),
+            bf16=bf16, gradient_checkpointing=gradient_checkpointing, use_vllm=use_vllm, vllm_mode=vllm_mode,
+            vllm_server_base_url=vllm_server_base_url or None, limit=limit,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise SwirlError(f"--{'-'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    if algo == "swirl" and (batch_size * gradient_accumulation_steps) % num_generations:
+        raise SwirlError(f"--batch-size x --gradient-accumulation-steps must be a multiple of -G ({num_generations})")
+    summary = run_training(settings, resume=resume)
+    console.print(
+        f"{summary['algo']}: {summary['global_step']} steps on {summary['states']} states "
+        f"({summary['states_too_long']} too long, left out); final model: {summary['final_model']}",
+        highlight=False,
+    )

@@ -1,0 +1,1 @@
+"""Stage 2: step-wise RL (SWiRL) and the SFT baseline on the split dataset."""

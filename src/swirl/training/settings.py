@@ -1,0 +1,118 @@
+"""Training settings for `swirl train`, and how they map onto TRL's configs.
+
+One pydantic model holds every option (command line or ``--config`` YAML); the
+``to_grpo_config`` / ``to_sft_config`` methods are the single place where swirl's
+names meet TRL's, so scaling switches (vLLM generation, DeepSpeed via accelerate)
+are plain settings here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ALGORITHMS = ("swirl", "sft")
+
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    algo: Literal["swirl", "sft"] = "swirl"
+    input: Path
+    output: Path
+    model: str = "default"
+    judge: str = "default"
+    """Process judge (the reward model R(a|s)): a model reference, or ``reference`` for the gold-guided judge."""
+    judge_mode: Literal["score", "generate"] = "score"
+    judge_backend: str = "auto"
+    judge_retries: int = Field(6, ge=0)
+    """Retries of a failed judge request (HTTP judges) before the run stops."""
+    num_generations: int = Field(4, ge=2)
+    """G: fresh actions sampled per state."""
+    learning_rate: float = Field(1e-5, gt=0)
+    batch_size: int = Field(4, ge=1)
+    """Completions per optimizer micro-step (GRPO: a multiple of G)."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_steps: int = Field(-1)
+    """Optimizer steps; -1 trains for ``epochs`` instead."""
+    epochs: float = Field(1.0, gt=0)
+    kl_coef: float = Field(0.0, ge=0)
+    """beta of the KL penalty to the start model (0 = no reference model kept)."""
+    temperature: float = Field(1.0, gt=0)
+    max_prompt_tokens: int = Field(2048, ge=16)
+    """States longer than this are left out (and counted) instead of being cut mid-conversation."""
+    max_completion_tokens: int = Field(128, ge=1)
+    lora: bool = False
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    seed: int = 0
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    logging_steps: int = Field(1, ge=1)
+    report_to: list[str] = Field(default_factory=list)
+    """``tensorboard``, ``wandb``: passed to TRL's ``report_to``."""
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["server", "colocate"] = "colocate"
+    vllm_server_base_url: str | None = None
+    limit: int = Field(0, ge=0)
+    """Train on the first N states only (0 = all)."""
+
+    def _common(self, output_dir: Path) -> dict[str, Any]:
+        # transformers warns about gradient_checkpointing whenever it is passed, so only when on.
+        extra = {"gradient_checkpointing": True} if self.gradient_checkpointing else {}
+        return extra | {
+            "output_dir": str(output_dir),
+            "learning_rate": self.learning_rate,
+            "per_device_train_batch_size": self.batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "max_steps": self.max_steps,
+            "num_train_epochs": self.epochs,
+            "seed": self.seed,
+            "save_strategy": "steps",
+            "save_steps": self.save_steps,
+            "save_total_limit": self.save_total_limit,
+            "logging_steps": self.logging_steps,
+            "report_to": self.report_to or "none",
+            "bf16": self.bf16,
+            "remove_unused_columns": False,
+            "disable_tqdm": False,
+        }
+
+    def to_grpo_config(self, output_dir: Path):
+        from trl import GRPOConfig
+
+        vllm: dict[str, Any] = {}
+        if self.use_vllm:
+            vllm = {"use_vllm": True, "vllm_mode": self.vllm_mode}
+            if self.vllm_server_base_url:
+                vllm["vllm_server_base_url"] = self.vllm_server_base_url
+        return GRPOConfig(
+            **self._common(output_dir),
+            num_generations=self.num_generations,
+            max_completion_length=self.max_completion_tokens,
+            beta=self.kl_coef,
+            temperature=self.temperature,
+            **vllm,
+        )
+
+    def to_sft_config(self, output_dir: Path):
+        from trl import SFTConfig
+
+        return SFTConfig(
+            **self._common(output_dir),
+            max_length=self.max_prompt_tokens + self.max_completion_tokens,
+            completion_only_loss=True,
+        )
+
+    def lora_config(self):
+        if not self.lora:
+            return None
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.lora_r, lora_alpha=self.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
+        )

@@ -1,0 +1,241 @@
+"""Stage 2: step-wise RL (SWiRL) and the SFT baseline, both built on TRL.
+
+SWiRL: for every logged state s of the split dataset, TRL's GRPOTrainer samples G
+actions from the current policy, :class:`~swirl.training.reward.StepReward` scores each
+with the process judge, and the group-relative policy gradient (optional KL penalty
+to the start model) raises the expected step reward. Sampled actions are cut right
+after their first closing tag, as generation and evaluation cut them, so the loss
+covers action tokens only.
+
+SFT: TRL's SFTTrainer on the same (state, action) rows, loss on the action only.
+
+Both write periodic checkpoints (resumable), a JSONL of per-step metrics, and a final
+HF checkpoint (LoRA merged) that `swirl generate` / `swirl eval` accept as ``--model``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from swirl.errors import SwirlError
+from swirl.judges.base import ProcessJudge
+from swirl.models import hf_checkpoint, parse_model_ref
+from swirl.records import Task
+from swirl.training.reward import DEFAULT_STOPS, StepReward
+from swirl.training.settings import TrainSettings
+
+REQUIRED_COLUMNS = ("prompt", "completion", "task")
+FINAL_DIR = "final"
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricsLog(TrainerCallback):
+    """Appends every logged metrics dict, with its step, to ``metrics.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (TRL callback signature)
+        if logs and state.is_world_process_zero:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+def read_split(settings: TrainSettings):
+    """The split dataset, checked before any model is loaded."""
+    from swirl.splitting import load_steps
+
+    directory = Path(settings.input)
+    if not directory.is_dir():
+        raise SwirlError(f"{directory}: not a split directory (run 'swirl split' first)")
+    try:
+        dataset = load_steps(directory)
+    except (FileNotFoundError, ValueError) as error:
+        raise SwirlError(f"{directory}: cannot read the split dataset ({error})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise SwirlError(f"{directory}: not a swirl split dataset (missing columns: {', '.join(missing)})")
+    if len(dataset) == 0:
+        raise SwirlError(f"{directory}: the split dataset is empty")
+    if settings.limit:
+        dataset = dataset.select(range(min(settings.limit, len(dataset))))
+    return dataset
+
+
+def drop_long_states(dataset, settings: TrainSettings, tokenizer: Any):
+    """Leave out states longer than ``max_prompt_tokens``; return the rest and how many were left out."""
+
+    def fits(row: dict) -> bool:
+        ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
+        ids = ids["input_ids"] if isinstance(ids, dict) else ids
+        return len(ids) <= settings.max_prompt_tokens
+
+    kept = dataset.filter(fits)
+    if len(kept) == 0:
+        raise SwirlError(f"{settings.input}: every state is longer than --max-prompt-tokens {settings.max_prompt_tokens}")
+    return kept, len(dataset) - len(kept)
+
+
+def load_policy(reference: str, bf16: bool = False):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = hf_checkpoint(parse_model_ref(reference))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    except (OSError, ValueError) as error:
+        raise SwirlError(f"cannot load policy model {reference!r}: {error}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def make_judge(settings: TrainSettings, tasks: Sequence[Task]) -> ProcessJudge:
+    from swirl.judges.process import LLMProcessJudge
+    from swirl.judges.reference import ReferenceJudge
+
+    if settings.judge == "reference":
+        return ReferenceJudge.for_tasks(tasks)
+    from swirl.backends import make_backend
+
+    backend = make_backend(parse_model_ref(settings.judge), settings.judge_backend, max_retries=settings.judge_retries)
+    return LLMProcessJudge(backend, mode=settings.judge_mode, name=settings.judge)
+
+
+def kept_length(ids: list[int], tokenizer: Any, stops: Sequence[str]) -> int:
+    """Tokens up to and including the first closing tag (all of them when there is none)."""
+    decode = lambda n: tokenizer.decode(ids[:n], skip_special_tokens=False)  # noqa: E731
+    if not any(stop in decode(len(ids)) for stop in stops):
+        return len(ids)
+    low, high = 1, len(ids)
+    while low < high:
+        middle = (low + high) // 2
+        if any(stop in decode(middle) for stop in stops):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _stepwise_grpo_trainer_class():
+    from trl import GRPOTrainer
+
+    class StepwiseGRPOTrainer(GRPOTrainer):
+        """GRPO whose sampled actions end at their first closing tag, like rollouts do."""
+
+        action_stops: Sequence[str] = DEFAULT_STOPS
+
+        def _generate_single_turn(self, *args: Any, **kwargs: Any):
+            completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
+            lengths = [kept_length(ids, self.processing_class, self.action_stops) for ids in completion_ids]
+            completion_ids = [ids[:n] for ids, n in zip(completion_ids, lengths)]
+            if logprobs is not None:
+                logprobs = [lp[:n] for lp, n in zip(logprobs, lengths)]
+            return completion_ids, logprobs
+
+    return StepwiseGRPOTrainer
+
+
+def check_reward(reward: StepReward, row: dict) -> None:
+    """Score one logged action before training, so a failing judge stops the run at once."""
+    try:
+        [score] = reward(prompts=[row["prompt"]], completions=[row["completion"]], task=[row["task"]])
+    except Exception as error:  # any judge failure, whatever the backend raises
+        raise SwirlError(f"the judge failed on a first test step: {type(error).__name__}: {error}") from None
+    if not 0.0 <= score <= 1.0:
+        raise SwirlError(f"the judge returned a reward outside [0, 1]: {score}")
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    checkpoints = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def save_final(trainer: Any, tokenizer: Any, output: Path, lora: bool) -> Path:
+    """Save the trained policy as a plain HF checkpoint (LoRA merged), written then renamed."""
+    target = output / FINAL_DIR
+    staging = output / f".{FINAL_DIR}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    model = trainer.model
+    if lora:
+        model = model.merge_and_unload()
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
+    """The configured TRL trainer, its tokenizer, and how many states were too long.
+
+    Everything that can be wrong with the input (split dataset, policy, judge) fails
+    here, before any training step.
+    """
+    from transformers import set_seed
+
+    output = Path(settings.output)
+    set_seed(settings.seed)
+    dataset = read_split(settings)
+    model, tokenizer = load_policy(settings.model, settings.bf16)
+    dataset, too_long = drop_long_states(dataset, settings, tokenizer)
+    callbacks = [MetricsLog(output / METRICS_FILE)]
+    if settings.algo == "swirl":
+        tasks = list({t.id: t for t in (Task.model_validate_json(j) for j in dataset["task"])}.values())
+        reward = StepReward(make_judge(settings, tasks))
+        check_reward(reward, dataset[0])
+        output.mkdir(parents=True, exist_ok=True)
+        trainer = _stepwise_grpo_trainer_class()(
+            model=model,
+            reward_funcs=[reward],
+            args=settings.to_grpo_config(output),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=settings.lora_config(),
+            callbacks=callbacks,
+        )
+    else:
+        from trl import SFTTrainer
+
+        output.mkdir(parents=True, exist_ok=True)
+        columns = [c for c in dataset.column_names if c not in ("prompt", "completion")]
+        trainer = SFTTrainer(
+            model=model,
+            args=settings.to_sft_config(output),
+            train_dataset=dataset.remove_columns(columns),
+            processing_class=tokenizer,
+            peft_config=settings.lora_config(),
+            callbacks=callbacks,
+        )
+    return trainer, tokenizer, too_long
+
+
+def train(settings: TrainSettings, *, resume: bool = False) -> dict[str, Any]:
+    """Run SWiRL or SFT as configured; return a summary (steps, loss, final model path)."""
+    output = Path(settings.output)
+    checkpoint = latest_checkpoint(output) if resume else None
+    if resume and checkpoint is None:
+        raise SwirlError(f"--resume: no checkpoint in {output}")
+    trainer, tokenizer, too_long = build_trainer(settings)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.save_state()
+    final = save_final(trainer, tokenizer, output, settings.lora)
+    summary = {
+        "algo": settings.algo,
+        "states": len(trainer.train_dataset),
+        "states_too_long": too_long,
+        "global_step": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "final_model": str(final),
+        "resumed_from": str(checkpoint) if checkpoint else None,
+    }
+    (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    (output / "train_settings.json").write_text(settings.model_dump_json(indent=2))
+    return summary

@@ -1,0 +1,114 @@
+"""Real training runs on the embedded model (CPU): SWiRL with the embedded judge, resume,
+SFT with completion-only loss, the learning signal, and bad input before training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from trajectory_factory import scripted_trajectories
+
+from swirl.errors import SwirlError
+from swirl.splitting import save_steps, split_trajectories
+from swirl.tasks import load_tasks
+from swirl.training.settings import TrainSettings
+from swirl.training.trainer import METRICS_FILE, build_trainer, kept_length, train
+
+
+def gold_script(task, sample, step):
+    if step < len(task.calculations):
+        return f"Next: <math_exp>{task.calculations[step].expression}</math_exp>"
+    return f"So <answer>{task.answer}</answer>"
+
+
+@pytest.fixture(scope="module")
+def split_dir(data_dir, tmp_path_factory):
+    tasks = [t for t in load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=30) if len(t.calculations) == 1][:3]
+    directory = tmp_path_factory.mktemp("split")
+    save_steps(split_trajectories(scripted_trajectories(tasks, gold_script)), directory)
+    return directory
+
+
+def quick(split_dir, output, **overrides):
+    values = dict(input=split_dir, output=output, max_steps=2, num_generations=2, batch_size=2,
+                  max_completion_tokens=16, save_steps=1, limit=4)
+    return TrainSettings(**(values | overrides))
+
+
+def test_kept_length_cuts_after_first_closing_tag(hf_backend):
+    tokenizer = hf_backend.tokenizer
+    ids = tokenizer.encode("think <math_exp>1+2</math_exp> and then more text", add_special_tokens=False)
+    n = kept_length(ids, tokenizer, ["</math_exp>", "</answer>"])
+    assert tokenizer.decode(ids[:n]).endswith("</math_exp>")
+    assert kept_length(ids[:3], tokenizer, ["</answer>"]) == 3
+
+
+@pytest.fixture(scope="module")
+def swirl_run(split_dir, tmp_path_factory, default_checkpoint):
+    output = tmp_path_factory.mktemp("swirl_run")
+    return output, train(quick(split_dir, output, judge="default"))
+
+
+@pytest.mark.slow
+def test_swirl_run_with_embedded_judge(swirl_run, default_checkpoint):
+    output, summary = swirl_run
+    assert summary["global_step"] == 2
+    assert (output / "checkpoint-2").is_dir()
+    metrics = [json.loads(line) for line in (output / METRICS_FILE).read_text().splitlines()]
+    rewards = [m["reward"] for m in metrics if "reward" in m]
+    assert len(rewards) == 2 and all(0.0 <= r <= 1.0 for r in rewards)
+    assert any("kl" in m or "entropy" in m for m in metrics)
+
+    from swirl.backends import GenerationRequest, make_backend
+
+    trained = make_backend(summary["final_model"])
+    [completion] = trained.generate([[{"role": "user", "content": "Hi"}]], GenerationRequest(max_tokens=5))
+    assert completion.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_resume_continues_step_count(swirl_run, split_dir):
+    output, _ = swirl_run
+    summary = train(quick(split_dir, output, judge="default", max_steps=3), resume=True)
+    assert summary["resumed_from"].endswith("checkpoint-2")
+    assert summary["global_step"] == 3
+
+
+@pytest.mark.slow
+def test_sft_masks_prompt_and_loss_decreases(split_dir, tmp_path, default_checkpoint):
+    settings = quick(split_dir, tmp_path, algo="sft", max_steps=8, learning_rate=1e-4, batch_size=4)
+    trainer, tokenizer, _ = build_trainer(settings)
+    batch = next(iter(trainer.get_train_dataloader()))
+    trained_ids = [int(t) for t in batch["labels"][0] if int(t) != -100]
+    trained_text = tokenizer.decode(trained_ids)
+    assert trained_ids and len(trained_ids) < int(batch["attention_mask"][0].sum())
+    assert "Question:" not in trained_text and "You solve math" not in trained_text
+    assert "<math_exp>" in trained_text or "<answer>" in trained_text
+
+    result = trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) >= 4
+    assert losses[-1] < losses[0]
+    assert result.training_loss > 0
+
+
+def test_bad_split_inputs_fail_before_training(tmp_path):
+    with pytest.raises(SwirlError, match="not a split directory"):
+        build_trainer(TrainSettings(input=tmp_path / "missing", output=tmp_path / "o"))
+    from datasets import Dataset
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "wrong").mkdir()
+    Dataset.from_list([{"prompt": "x", "other": 1}]).to_parquet(str(tmp_path / "wrong" / "steps.parquet"))
+    with pytest.raises(SwirlError, match="missing columns: completion, task"):
+        build_trainer(TrainSettings(input=tmp_path / "wrong", output=tmp_path / "o"))
+    with pytest.raises(SwirlError, match="cannot read"):
+        build_trainer(TrainSettings(input=tmp_path / "empty", output=tmp_path / "o"))
+
+
+def test_bad_policy_and_failing_judge_fail_before_training(split_dir, tmp_path, default_checkpoint):
+    with pytest.raises(SwirlError, match="unknown model reference"):
+        build_trainer(quick(split_dir, tmp_path, model="no-such-model"))
+    with pytest.raises(SwirlError, match="judge failed on a first test step"):
+        build_trainer(quick(split_dir, tmp_path, judge="openai:none@http://127.0.0.1:9/v1", judge_retries=0))
+    assert not list(tmp_path.glob("checkpoint-*"))
