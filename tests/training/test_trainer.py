@@ -112,3 +112,65 @@ def test_bad_policy_and_failing_judge_fail_before_training(split_dir, tmp_path, 
     with pytest.raises(SwirlError, match="judge failed on a first test step"):
         build_trainer(quick(split_dir, tmp_path, judge="openai:none@http://127.0.0.1:9/v1", judge_retries=0))
     assert not list(tmp_path.glob("checkpoint-*"))
+
+
+class WritesAdditionJudge:
+    """A simple process reward for states whose right next step is known to be an addition:
+    GOOD when the action writes out a sum. Dense enough on a 135M model (about 1 in 5
+    samples at the start) for a few GRPO steps to show which way the gradients point."""
+
+    name = "writes-addition"
+
+    def judge(self, steps):
+        from swirl.records import StepJudgement
+
+        return [
+            StepJudgement(verdict="GOOD" if "+" in s.action_text else "BAD", score=float("+" in s.action_text),
+                          judge=self.name, mode="test")
+            for s in steps
+        ]
+
+
+def addition_states(directory):
+    from swirl.records import Task
+
+    rows = []
+    for i, (a, b) in enumerate([(12, 30), (7, 8), (25, 17), (40, 2)]):
+        task = Task(id=f"add{i}", question=f"Tom has {a} apples and buys {b} more. How many apples does he have now?",
+                    answer=str(a + b), task_type="math", source="test")
+        rows.append({
+            "prompt": [{"role": "system", "content": "Solve the problem step by step."},
+                       {"role": "user", "content": f"Question: {task.question}"}],
+            "completion": [{"role": "assistant", "content": f"{a} + {b} = {a + b}"}],
+            "task": task.model_dump_json(), "trajectory_id": f"add{i}#0",
+        })
+    save_steps(rows, directory)
+    return rows
+
+
+def mean_reward(model_path, rows, judge):
+    from swirl.backends import GenerationRequest
+    from swirl.backends.hf import HFBackend
+    from swirl.judges.base import StepToJudge
+    from swirl.records import Task
+
+    backend = HFBackend.from_pretrained(str(model_path))
+    prompts = [r["prompt"] for r in rows] * 8
+    completions = backend.generate(prompts, GenerationRequest(max_tokens=32, temperature=1.0, seed=123))
+    tasks = [Task.model_validate_json(r["task"]) for r in rows] * 8
+    steps = [StepToJudge(t, p, c.text) for t, p, c in zip(tasks, prompts, completions)]
+    return sum(j.score for j in judge.judge(steps)) / len(steps)
+
+
+@pytest.mark.slow
+def test_learning_signal_raises_mean_reward(tmp_path, monkeypatch, default_checkpoint):
+    from swirl.training import trainer as trainer_module
+
+    rows = addition_states(tmp_path / "split")
+    judge = WritesAdditionJudge()
+    monkeypatch.setattr(trainer_module, "make_judge", lambda settings, tasks: judge)
+    before = mean_reward(default_checkpoint, rows, judge)
+    summary = train(TrainSettings(input=tmp_path / "split", output=tmp_path / "run", max_steps=8, num_generations=4,
+                                  batch_size=8, max_completion_tokens=32, learning_rate=5e-5, save_steps=100))
+    after = mean_reward(summary["final_model"], rows, judge)
+    assert after > before + 0.2, (before, after)

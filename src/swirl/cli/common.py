@@ -15,28 +15,14 @@ from typing import Any, TypeVar
 
 import click
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from swirl.errors import SwirlError
+from swirl.yamlfile import load_config_file
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def load_config_file(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SwirlError(f"{path}: config file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise SwirlError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SwirlError(f"{path}: a config file must be a mapping of option names to values")
-    return data
 
 
 def _apply_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:

@@ -1,0 +1,88 @@
+"""`swirl eval`: command-line front of :mod:`swirl.evaluation` (models x benchmarks, with confidence intervals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from swirl.cli import app
+from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors, split_list
+
+
+@app.command(name="eval")
+@reports_errors
+def eval_command(
+    model: list[str] = typer.Option(..., "--model", "-m", help="Model to evaluate (repeat for several; the first is the baseline of paired comparisons)."),
+    label: list[str] = typer.Option([], "--label", help="Name of each model in tables and paths (repeat, one per --model); default: the reference or checkpoint directory name."),
+    benchmarks: str = typer.Option(..., "--benchmarks", "-b", help="Comma-separated benchmarks: gsm8k, hotpotqa, musique, 2wiki."),
+    input: str = typer.Option(..., "--input", "-i", help="Comma-separated task files, one per benchmark, in the same order."),
+    output: Path = typer.Option(..., "--output", "-o", help="Evaluation directory (rerun to resume)."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Questions per benchmark: a seeded random subset, the same for every model (0 = all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the question subset, the sampling and the bootstrap."),
+    backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Token limit of one action."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Step limit (0 = 10 for math, 5 for QA)."),
+    no_tools: bool = typer.Option(False, "--no-tools", help="Ablation: no tools, the model answers directly."),
+    judge: str = typer.Option("", "--judge", help="Process judge for the mean step score: a model reference, or 'reference' (gold-data judge); default none."),
+    judge_mode: str = typer.Option("score", "--judge-mode", help="Process judge mode: score (P(GOOD)) or generate (reasoning + verdict)."),
+    grader: str = typer.Option("", "--grader", help="LLM outcome grader (answer equivalence); default: programmatic correctness."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="Bootstrap resamples per confidence interval."),
+    config: Path = ConfigOption,
+) -> None:
+    """Multi-step tool-use evaluation of one or more models on benchmarks, with 95% bootstrap intervals."""
+    from rich.progress import TaskID
+
+    from swirl.evaluation import EvalSettings, evaluate
+    from swirl.evaluation.outputs import cross_task_table
+
+    settings = EvalSettings(
+        models=model,
+        labels=label,
+        benchmarks=split_list(benchmarks),
+        inputs=[Path(path) for path in split_list(input)],
+        limit=limit,
+        seed=seed,
+        output=output,
+        backend=backend,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        max_steps=max_steps,
+        no_tools=no_tools,
+        judge=judge or None,
+        judge_mode=judge_mode,
+        grader=grader or None,
+        bootstrap=bootstrap,
+    )
+    # The bar starts with the first question, so that a settings error prints nothing but itself.
+    progress = progress_bar()
+    bars: dict[str, TaskID] = {}
+
+    def show(key: str, done: int, total: int) -> None:
+        if not bars:
+            progress.start()
+        if key not in bars:
+            bars[key] = progress.add_task(key, total=total, rate="")
+        progress.update(bars[key], completed=done)
+
+    try:
+        result = evaluate(settings, on_progress=show)
+    finally:
+        if bars:
+            progress.stop()
+
+    header, rows = cross_task_table(result)
+    table = Table(title=f"accuracy ({result['confidence']:.0%} CI)")
+    for column in header:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    failed = sum(cell["failed"] for by_benchmark in result["results"].values() for cell in by_benchmark.values())
+    if failed:
+        console.print(f"[yellow]inference failed on {failed} question(s); see results.md[/]", highlight=False)
+    console.print(f"results in {output}: metrics.json, results.md, charts, trajectories/", highlight=False)

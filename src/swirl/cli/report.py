@@ -1,0 +1,23 @@
+"""`swirl report`: command-line front of :mod:`swirl.report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from swirl.cli import app
+from swirl.cli.common import ConfigOption, reports_errors
+
+
+@app.command()
+@reports_errors
+def report(
+    experiment_dir: Path = typer.Argument(..., metavar="EXPERIMENT_DIR", help="Experiment directory written by 'swirl run'."),
+    output: Path = typer.Option(None, "--output", "-o", help="HTML file to write (default: EXPERIMENT_DIR/report.html)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Write a static, self-contained HTML report of an experiment directory and print its path."""
+    from swirl.report import write_report
+
+    typer.echo(str(write_report(experiment_dir, output)))

@@ -1,0 +1,1 @@
+"""Small benchmark excerpts shipped for `swirl quickstart` (licenses in LICENSES.md)."""

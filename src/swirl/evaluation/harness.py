@@ -1,0 +1,492 @@
+"""`swirl eval` pipeline: models x benchmarks -> judged trajectories -> metrics with confidence intervals.
+
+The steps, in order:
+
+1. :func:`validate` checks everything that can be wrong with the settings (benchmark
+   names, one input file per benchmark, files that load, model references that resolve)
+   before any model is loaded or any output is written, and draws the question subset of
+   each benchmark (``sample_tasks`` with the seed: the same subset for every model).
+2. Each model is loaded on its own, in turn, and answers its questions with the same
+   multi-step runner as ``swirl generate`` (:func:`~swirl.rollout.run_rollouts`): one
+   greedy trajectory per question, the default tools of the task type (the search index
+   covers every passage of the benchmark file), or no tools for the ``no_tools`` ablation.
+3. Finished trajectories are graded (outcome judge, and the process judge when one is
+   given) and appended to ``OUTPUT/trajectories/<label>/<benchmark>.jsonl``. A rerun
+   only answers the questions missing from that file.
+4. Metrics are computed from those files (so a rerun over complete files recomputes them
+   without loading any model), with bootstrap intervals (:mod:`swirl.evaluation.stats`),
+   and written by :mod:`swirl.evaluation.outputs`.
+
+Per-question metrics, each averaged over the questions of a benchmark:
+
+* ``accuracy``: the outcome judge's ``correct`` (the LLM grader's verdict when a grader
+  is given, else the programmatic check).
+* ``programmatic_accuracy``: numeric match for math, exact match for QA, whatever the grader.
+* ``exact_match`` (both task types) and ``f1`` (QA only): SQuAD/HotpotQA answer metrics.
+* ``process_score`` (only with a process judge): the mean step score of the question's
+  trajectory; questions without any step are left out.
+* ``answered_rate``: 1 when the trajectory ended with an answer.
+* ``mean_steps`` and ``mean_tool_calls``: actions and tool calls of the trajectory.
+* ``invalid_action_rate``: the fraction of the trajectory's actions that were invalid
+  (no tool call or answer, or a malformed one), averaged over questions, so every
+  question weighs the same however many actions it took; questions without any action
+  are left out.
+
+A question whose inference failed (termination ``error``) stays in every metric, as an
+unanswered question, and is counted in ``failed`` and listed in ``failures``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from swirl import __version__
+from swirl.backends import BACKENDS, Backend, make_backend
+from swirl.errors import SwirlError
+from swirl.evaluation.outputs import write_outputs
+from swirl.evaluation.stats import mean_ci, paired_difference_ci
+from swirl.generate import ToolSettings, build_toolsets
+from swirl.jsonl import JsonlWriter, read_records
+from swirl.judges.base import ProcessJudge
+from swirl.judges.outcome import OutcomeJudge
+from swirl.judges.process import MODES, LLMProcessJudge
+from swirl.judges.reference import ReferenceJudge
+from swirl.judging import judge_trajectories
+from swirl.models import ModelRef, parse_model_ref
+from swirl.prompts import PROMPT_VERSION
+from swirl.records import SamplingSettings, Task, Trajectory
+from swirl.rollout import RolloutSettings, run_rollouts, start_trajectory
+from swirl.tasks import load_tasks, sample_tasks
+from swirl.tools import Tool
+
+BENCHMARKS = ("gsm8k", "hotpotqa", "musique", "2wiki")
+METRICS = (
+    "accuracy",
+    "programmatic_accuracy",
+    "exact_match",
+    "f1",
+    "process_score",
+    "answered_rate",
+    "mean_steps",
+    "mean_tool_calls",
+    "invalid_action_rate",
+)
+COMPARED_METRICS = ("accuracy", "process_score")
+REFERENCE_JUDGE = "reference"
+CONFIDENCE = 0.95
+# Trajectories are graded and written in chunks: one judge call covers many steps, and
+# an interruption loses at most this many finished questions.
+GRADE_CHUNK = 16
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called with ``"<label>/<benchmark>"``, questions done so far and questions in all."""
+
+
+class EvalSettings(BaseModel):
+    """Everything ``swirl eval`` needs; the CLI options map one to one onto these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str]
+    """Model references (``default``, HF directory, ``.gguf``, ``openai:MODEL@URL``); the first is the baseline."""
+    labels: list[str] = Field(default_factory=list)
+    """Names of the models in tables and paths; empty = derived from the references."""
+    benchmarks: list[str]
+    """Benchmark names, one of :data:`BENCHMARKS` each; also the task format of the matching input."""
+    inputs: list[Path]
+    """One task file per benchmark, in the same order."""
+    limit: int = Field(0, ge=0)
+    """Questions per benchmark, a seeded random subset (0 = all)."""
+    seed: int = 0
+    output: Path
+    backend: str = "auto"
+    batch_size: int = Field(32, ge=1)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    """0 = greedy decoding."""
+    max_steps: int = Field(0, ge=0)
+    """Step limit of a trajectory (0 = 10 for math, 5 for QA)."""
+    no_tools: bool = False
+    """Ablation: no tools, the model answers directly."""
+    judge: str | None = None
+    """Process judge for ``process_score``: a model reference or ``reference``; None = no step scores."""
+    judge_mode: str = "score"
+    grader: str | None = None
+    """LLM outcome grader (answer equivalence); None = programmatic correctness."""
+    bootstrap: int = Field(1000, ge=1)
+    """Bootstrap resamples of each confidence interval."""
+
+
+@dataclass
+class Benchmark:
+    name: str
+    input: Path
+    tasks: list[Task]
+    """The evaluated subset, in file order."""
+    corpus: list[Task]
+    """Every task of the file: its passages make the search corpus."""
+
+
+@dataclass
+class EvalPlan:
+    """Validated settings: resolved model references, labels and the question subsets."""
+
+    settings: EvalSettings
+    models: list[ModelRef]
+    labels: list[str]
+    benchmarks: list[Benchmark]
+
+    def trajectories_path(self, label: str, benchmark: str) -> Path:
+        return self.settings.output / "trajectories" / path_name(label) / f"{benchmark}.jsonl"
+
+
+def path_name(label: str) -> str:
+    """A label made safe as a directory name."""
+    return re.sub(r"[^\w.+-]+", "_", label).lstrip(".") or "model"
+
+
+def default_label(ref: ModelRef) -> str:
+    """How a model is named when no label is given: its directory, file stem, served name or reference."""
+    if ref.kind == "hf":
+        return Path(ref.location).name
+    if ref.kind == "openai":
+        return ref.location
+    if ref.text != "default":
+        return Path(ref.location).stem
+    return ref.text
+
+
+def validate(settings: EvalSettings) -> EvalPlan:
+    """Check the settings and load the question subsets; raise :class:`SwirlError` on any problem.
+
+    Loads no model and writes nothing.
+    """
+    if not settings.models:
+        raise SwirlError("give at least one model to evaluate")
+    if not settings.benchmarks:
+        raise SwirlError(f"give at least one benchmark: {', '.join(BENCHMARKS)}")
+    for name in settings.benchmarks:
+        if name not in BENCHMARKS:
+            raise SwirlError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    if len(set(settings.benchmarks)) != len(settings.benchmarks):
+        raise SwirlError(f"a benchmark is named twice in {', '.join(settings.benchmarks)}")
+    if len(settings.inputs) != len(settings.benchmarks):
+        raise SwirlError(
+            f"{len(settings.benchmarks)} benchmark(s) ({', '.join(settings.benchmarks)}) but "
+            f"{len(settings.inputs)} input file(s); give one input file per benchmark, in the same order"
+        )
+    if settings.backend not in BACKENDS:
+        raise SwirlError(f"unknown backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if settings.judge_mode not in MODES:
+        raise SwirlError(f"unknown judge mode {settings.judge_mode!r}; choose one of {', '.join(MODES)}")
+    refs = [parse_model_ref(model) for model in settings.models]
+    if settings.judge and settings.judge != REFERENCE_JUDGE:
+        parse_model_ref(settings.judge)
+    if settings.grader:
+        parse_model_ref(settings.grader)
+    labels = _labels(settings.labels, refs)
+    benchmarks = []
+    for name, path in zip(settings.benchmarks, settings.inputs):
+        corpus = load_tasks(path, name)
+        benchmarks.append(Benchmark(name, path, sample_tasks(corpus, settings.limit or None, settings.seed), corpus))
+    return EvalPlan(settings, refs, labels, benchmarks)
+
+
+def _labels(given: list[str], refs: list[ModelRef]) -> list[str]:
+    if given and len(given) != len(refs):
+        raise SwirlError(f"{len(given)} label(s) for {len(refs)} model(s); give one label per model, or none")
+    labels = given or [default_label(ref) for ref in refs]
+    seen: dict[str, str] = {}
+    for label in labels:
+        if path_name(label) in seen:
+            raise SwirlError(
+                f"two models are both named {seen[path_name(label)]!r}"
+                + ("" if given else "; name them with one label per model")
+            )
+        seen[path_name(label)] = label
+    return labels
+
+
+def evaluate(
+    settings: EvalSettings,
+    *,
+    open_backend: Callable[[str], Backend] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict:
+    """Run the whole evaluation and write its outputs; return the content of ``metrics.json``.
+
+    ``open_backend`` turns a model reference into a backend (default: :func:`make_backend`
+    with the settings' engine and batch size); tests pass scripted backends through it.
+    """
+    plan = validate(settings)
+    if open_backend is None:
+
+        def open_backend(reference: str) -> Backend:
+            return make_backend(reference, settings.backend, batch_size=settings.batch_size)
+
+    rollout = rollout_settings(settings)
+    toolsets = {b.name: _toolset(b, settings.no_tools) for b in plan.benchmarks}
+    opened: list[Backend] = []
+    try:
+        if settings.grader:
+            opened.append(open_backend(settings.grader))
+        outcome_judge = OutcomeJudge(opened[-1] if settings.grader else None)
+        process_judges = _process_judges(plan, open_backend, opened)
+        for ref, label in zip(plan.models, plan.labels):
+            _run_model(plan, ref, label, open_backend, rollout, toolsets, process_judges, outcome_judge, on_progress)
+    finally:
+        for backend in opened:
+            backend.close()
+    result = summarize(plan)
+    write_outputs(result, settings.output)
+    return result
+
+
+def rollout_settings(settings: EvalSettings) -> RolloutSettings:
+    rollout = RolloutSettings(
+        num_trajectories=1,
+        sampling=SamplingSettings(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed),
+    )
+    if settings.max_steps:
+        rollout.max_steps = {"math": settings.max_steps, "qa": settings.max_steps}
+    return rollout
+
+
+def _toolset(benchmark: Benchmark, no_tools: bool) -> Callable[[Task], Sequence[Tool]]:
+    if no_tools:
+        # build_toolsets reads an empty tool list as "the defaults", so the ablation bypasses it.
+        return lambda task: []
+    return build_toolsets(benchmark.tasks, ToolSettings(), corpus_tasks=benchmark.corpus)
+
+
+def _process_judges(
+    plan: EvalPlan, open_backend: Callable[[str], Backend], opened: list[Backend]
+) -> dict[str, ProcessJudge | None]:
+    """The process judge of each benchmark: one LLM judge for all, or a reference judge per corpus."""
+    judge = plan.settings.judge
+    if not judge:
+        return {b.name: None for b in plan.benchmarks}
+    if judge == REFERENCE_JUDGE:
+        return {b.name: ReferenceJudge.for_tasks(b.corpus) for b in plan.benchmarks}
+    opened.append(open_backend(judge))
+    llm_judge = LLMProcessJudge(opened[-1], mode=plan.settings.judge_mode, name=judge, seed=plan.settings.seed)
+    return {b.name: llm_judge for b in plan.benchmarks}
+
+
+def _run_model(
+    plan: EvalPlan,
+    ref: ModelRef,
+    label: str,
+    open_backend: Callable[[str], Backend],
+    rollout: RolloutSettings,
+    toolsets: dict[str, Callable[[Task], Sequence[Tool]]],
+    process_judges: dict[str, ProcessJudge | None],
+    outcome_judge: OutcomeJudge,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Answer the questions of every benchmark missing from the model's trajectory files."""
+    todo: dict[str, list[Task]] = {}
+    for benchmark in plan.benchmarks:
+        path = plan.trajectories_path(label, benchmark.name)
+        existing = read_records(path, Trajectory) if path.exists() else []
+        tools = toolsets[benchmark.name]
+        expected = start_trajectory(benchmark.tasks[0], 0, tools(benchmark.tasks[0]), rollout, ref.name)
+        judge = process_judges[benchmark.name]
+        _check_resumable(existing, expected, outcome_judge.name, judge.name if judge else None, path)
+        done = {t.task.id for t in existing}
+        todo[benchmark.name] = [task for task in benchmark.tasks if task.id not in done]
+        if on_progress:
+            on_progress(f"{label}/{benchmark.name}", len(benchmark.tasks) - len(todo[benchmark.name]), len(benchmark.tasks))
+    if not any(todo.values()):
+        return
+    backend = open_backend(ref.text)
+    try:
+        for benchmark in plan.benchmarks:
+            if todo[benchmark.name]:
+                _answer(
+                    todo[benchmark.name], benchmark, backend, ref, label, plan, rollout, toolsets[benchmark.name],
+                    process_judges[benchmark.name], outcome_judge, on_progress,
+                )
+    finally:
+        backend.close()
+
+
+def _check_resumable(
+    existing: list[Trajectory], expected: Trajectory, grader: str, judge: str | None, path: Path
+) -> None:
+    """Refuse to mix questions answered or graded under other settings in one trajectory file."""
+    for trajectory in existing:
+        judges = {j.judge for j in trajectory.step_judgements or []}
+        same = (
+            (trajectory.model, trajectory.sampling, trajectory.prompt_version, trajectory.max_steps, trajectory.tools)
+            == (expected.model, expected.sampling, expected.prompt_version, expected.max_steps, expected.tools)
+            and trajectory.outcome is not None
+            and trajectory.outcome.grader == grader
+            and (trajectory.step_judgements is None) == (judge is None)
+            and judges <= {judge}
+        )
+        if not same:
+            raise SwirlError(
+                f"{path} holds questions evaluated with other settings (model, sampling, steps, tools, judge "
+                "or grader); use another --output or remove the file"
+            )
+
+
+def _answer(
+    tasks: list[Task],
+    benchmark: Benchmark,
+    backend: Backend,
+    ref: ModelRef,
+    label: str,
+    plan: EvalPlan,
+    rollout: RolloutSettings,
+    tools: Callable[[Task], Sequence[Tool]],
+    process_judge: ProcessJudge | None,
+    outcome_judge: OutcomeJudge,
+    on_progress: ProgressCallback | None,
+) -> None:
+    path = plan.trajectories_path(label, benchmark.name)
+    total = len(benchmark.tasks)
+    done = total - len(tasks)
+    pending: list[Trajectory] = []
+
+    def grade(chunk: list[Trajectory]) -> None:
+        if process_judge is not None:
+            judge_trajectories(chunk, process_judge, outcome_judge, path, chunk_size=len(chunk))
+            return
+        outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
+        with JsonlWriter(path) as writer:
+            for trajectory, outcome in zip(chunk, outcomes):
+                writer.write(trajectory.model_copy(update={"outcome": outcome}))
+
+    def on_finished(trajectory: Trajectory) -> None:
+        nonlocal done
+        done += 1
+        pending.append(trajectory)
+        if len(pending) >= GRADE_CHUNK:
+            grade(pending[:])
+            pending.clear()
+        if on_progress:
+            on_progress(f"{label}/{benchmark.name}", done, total)
+
+    run_rollouts(tasks, backend, tools, rollout, on_finished, model_name=ref.name)
+    if pending:
+        grade(pending)
+
+
+def question_metrics(trajectory: Trajectory) -> dict[str, float]:
+    """The per-question values of every metric that applies to this judged trajectory (see module doc)."""
+    outcome = trajectory.outcome
+    if outcome is None:
+        raise SwirlError(f"trajectory {trajectory.id} has no outcome judgement")
+    is_math = trajectory.task.task_type == "math"
+    kinds = [step.action.kind for step in trajectory.steps]
+    values = {
+        "accuracy": float(outcome.correct),
+        "programmatic_accuracy": float(bool(outcome.numeric_match) if is_math else outcome.exact_match == 1.0),
+        "exact_match": outcome.exact_match,
+        "answered_rate": float(trajectory.termination == "answered"),
+        "mean_steps": float(len(kinds)),
+        "mean_tool_calls": float(kinds.count("tool")),
+    }
+    if not is_math:
+        values["f1"] = outcome.f1
+    if kinds:
+        values["invalid_action_rate"] = kinds.count("invalid") / len(kinds)
+    if trajectory.step_judgements:
+        values["process_score"] = sum(j.score for j in trajectory.step_judgements) / len(trajectory.step_judgements)
+    return values
+
+
+def _interval(values: list[float], settings: EvalSettings) -> dict[str, float | int]:
+    mean, low, high = mean_ci(values, settings.bootstrap, settings.seed, 1 - CONFIDENCE)
+    return {"mean": mean, "low": low, "high": high, "n": len(values)}
+
+
+def summarize(plan: EvalPlan) -> dict:
+    """Metrics, intervals and paired comparisons from the trajectory files: the content of ``metrics.json``."""
+    settings = plan.settings
+    per_question: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    results: dict[str, dict[str, dict]] = {}
+    for label in plan.labels:
+        per_question[label], results[label] = {}, {}
+        for benchmark in plan.benchmarks:
+            path = plan.trajectories_path(label, benchmark.name)
+            by_task = {t.task.id: t for t in read_records(path, Trajectory)} if path.exists() else {}
+            missing = [task.id for task in benchmark.tasks if task.id not in by_task]
+            if missing:
+                raise SwirlError(f"{path} lacks {len(missing)} evaluated question(s), e.g. {missing[0]}; rerun to complete it")
+            trajectories = [by_task[task.id] for task in benchmark.tasks]
+            values = {t.task.id: question_metrics(t) for t in trajectories}
+            per_question[label][benchmark.name] = values
+            failures = [{"id": t.task.id, "error": t.error or ""} for t in trajectories if t.termination == "error"]
+            metrics = {}
+            for metric in METRICS:
+                column = [v[metric] for v in values.values() if metric in v]
+                if column:
+                    metrics[metric] = _interval(column, settings)
+            results[label][benchmark.name] = {
+                "n": len(trajectories),
+                "failed": len(failures),
+                "failures": failures,
+                "metrics": metrics,
+            }
+    return {
+        "swirl_version": __version__,
+        "prompt_version": PROMPT_VERSION,
+        "settings": settings.model_dump(mode="json"),
+        "confidence": CONFIDENCE,
+        "bootstrap": {"method": "percentile", "resamples": settings.bootstrap, "seed": settings.seed},
+        "models": [
+            {
+                "label": label,
+                "reference": ref.text,
+                "trajectories": {
+                    b.name: plan.trajectories_path(label, b.name).relative_to(settings.output).as_posix()
+                    for b in plan.benchmarks
+                },
+            }
+            for ref, label in zip(plan.models, plan.labels)
+        ],
+        "benchmarks": [
+            {"name": b.name, "input": str(b.input), "questions": len(b.tasks), "task_ids": [t.id for t in b.tasks]}
+            for b in plan.benchmarks
+        ],
+        "results": results,
+        "comparisons": _comparisons(plan, per_question),
+    }
+
+
+def _comparisons(plan: EvalPlan, per_question: dict[str, dict[str, dict[str, dict[str, float]]]]) -> list[dict]:
+    """Paired differences (model - first model) per benchmark, over the questions both have a value for."""
+    baseline = plan.labels[0]
+    comparisons = []
+    for label in plan.labels[1:]:
+        for benchmark in plan.benchmarks:
+            ours, theirs = per_question[label][benchmark.name], per_question[baseline][benchmark.name]
+            for metric in COMPARED_METRICS:
+                ids = [t.id for t in benchmark.tasks if metric in ours[t.id] and metric in theirs[t.id]]
+                if not ids:
+                    continue
+                difference, low, high = paired_difference_ci(
+                    [ours[i][metric] for i in ids], [theirs[i][metric] for i in ids],
+                    plan.settings.bootstrap, plan.settings.seed, 1 - CONFIDENCE,
+                )
+                comparisons.append(
+                    {
+                        "model": label,
+                        "baseline": baseline,
+                        "benchmark": benchmark.name,
+                        "metric": metric,
+                        "difference": difference,
+                        "low": low,
+                        "high": high,
+                        "n": len(ids),
+                    }
+                )
+    return comparisons

@@ -1,0 +1,146 @@
+"""The experiment file of `swirl run`: one YAML describing the whole SWiRL pipeline.
+
+Sections mirror the stages (data -> generate -> judge -> filter -> split -> train ->
+eval); unknown keys and wrong types are rejected with the path of the offending key.
+Model references may name ``openai:`` servers, whose keys come from the environment
+only, so the saved copy of this file never holds a secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from swirl.errors import SwirlError
+from swirl.filtering import STRATEGIES
+from swirl.yamlfile import load_config_file
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskFile(Section):
+    path: Path
+    format: str = "auto"
+    limit: int = Field(0, ge=0)
+    """Use the first N questions (0 = all); the search corpus is still the whole file."""
+
+
+class PolicySection(Section):
+    model: str = "default"
+    backend: str = "auto"
+    batch_size: int = Field(32, ge=1)
+
+
+class GenerateSection(Section):
+    num_trajectories: int = Field(2, ge=1)
+    max_steps_math: int = Field(10, ge=1)
+    max_steps_qa: int = Field(5, ge=1)
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)
+    tools: list[str] = Field(default_factory=list)
+    corpus: Path | None = None
+    search_top_k: int = Field(1, ge=1)
+
+
+class JudgeSection(Section):
+    model: str = "default"
+    """Process judge: a model reference, or ``reference`` for the gold-guided judge."""
+    mode: Literal["score", "generate"] = "score"
+    backend: str = "auto"
+    outcome_model: str | None = None
+
+
+class FilterSection(Section):
+    strategy: str = "process"
+
+
+class TrainSection(Section):
+    algo: Literal["swirl", "sft"] = "swirl"
+    judge: str | None = None
+    """Reward model; defaults to the judge section's model."""
+    num_generations: int = Field(4, ge=2)
+    learning_rate: float = Field(1e-5, gt=0)
+    batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_steps: int = -1
+    epochs: float = Field(1.0, gt=0)
+    kl_coef: float = Field(0.0, ge=0)
+    temperature: float = Field(1.0, gt=0)
+    max_prompt_tokens: int = Field(2048, ge=16)
+    max_completion_tokens: int = Field(128, ge=1)
+    lora: bool = False
+    save_steps: int = Field(50, ge=1)
+    report_to: list[str] = Field(default_factory=list)
+    bf16: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["server", "colocate"] = "colocate"
+    vllm_server_base_url: str | None = None
+
+
+class Benchmark(Section):
+    name: str
+    path: Path
+
+
+class EvalSection(Section):
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+    limit: int = Field(0, ge=0)
+    max_tokens: int = Field(256, ge=1)
+    max_steps: int = Field(0, ge=0)
+    temperature: float = Field(0.0, ge=0)
+    judge: str | None = None
+    """Process judge for the step-quality metric; defaults to the judge section's model."""
+    grader: str | None = None
+    bootstrap: int = Field(1000, ge=10)
+
+
+class ExperimentConfig(Section):
+    name: str = "experiment"
+    seed: int = 0
+    rounds: int = Field(1, ge=1)
+    """Generate -> ... -> train repeated, each round generating with the newest policy."""
+    data: list[TaskFile]
+    policy: PolicySection = Field(default_factory=PolicySection)
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    judge: JudgeSection = Field(default_factory=JudgeSection)
+    filter: FilterSection = Field(default_factory=FilterSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+    def resolve_paths(self, base: Path) -> "ExperimentConfig":
+        """Paths in the file are relative to the file's own directory."""
+        resolved = self.model_copy(deep=True)
+        for item in resolved.data:
+            item.path = _under(base, item.path)
+        for benchmark in resolved.eval.benchmarks:
+            benchmark.path = _under(base, benchmark.path)
+        if resolved.generate.corpus is not None:
+            resolved.generate.corpus = _under(base, resolved.generate.corpus)
+        return resolved
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_experiment(path: Path) -> ExperimentConfig:
+    data = load_config_file(path)
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SwirlError(f"{path}: {where}: {first['msg']}") from None
+    if config.filter.strategy not in STRATEGIES:
+        raise SwirlError(f"{path}: filter.strategy: choose one of {', '.join(STRATEGIES)}")
+    return config.resolve_paths(path.resolve().parent)
+
+
+def dump_experiment(config: ExperimentConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,213 @@
+"""`swirl run`: the whole experiment, stage by stage, in one directory.
+
+    EXP/config.yaml                     the experiment as run (no secrets: keys live in the environment)
+    EXP/run_state.json                  per stage: settings hash, done, seconds
+    EXP/round-R/trajectories.jsonl      generate   (round 1: base policy; round R: round R-1's model)
+    EXP/round-R/judged.jsonl            judge
+    EXP/round-R/filtered.jsonl          filter
+    EXP/round-R/split/                  split
+    EXP/round-R/train/final/            train
+    EXP/eval/                           eval of the base model and every round's model
+    EXP/report.html                     report
+
+A stage's hash covers its settings and the hash of the stage before it. A stage
+whose hash is recorded as done is skipped; a changed hash reruns it from scratch (and
+so everything after it); an interrupted stage resumes where it stopped, since every
+stage writes append-only records or checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swirl.errors import SwirlError
+from swirl.experiment import ExperimentConfig, dump_experiment
+from swirl.jsonl import write_atomically
+from swirl.records import Task
+
+STATE_FILE = "run_state.json"
+
+
+def content_hash(*parts: Any) -> str:
+    payload = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class RunState:
+    """Which stages are done, under which settings hash; saved after every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stages: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            self.stages = json.loads(path.read_text()).get("stages", {})
+
+    def save(self) -> None:
+        write_atomically(self.path, [json.dumps({"stages": self.stages}, indent=2)])
+
+    def is_done(self, key: str, stage_hash: str) -> bool:
+        entry = self.stages.get(key)
+        return bool(entry and entry["hash"] == stage_hash and entry["done"])
+
+    def is_started_with(self, key: str, stage_hash: str) -> bool:
+        entry = self.stages.get(key)
+        return bool(entry and entry["hash"] == stage_hash)
+
+    def start(self, key: str, stage_hash: str) -> None:
+        self.stages[key] = {"hash": stage_hash, "done": False, "seconds": 0.0}
+        self.save()
+
+    def finish(self, key: str, seconds: float) -> None:
+        self.stages[key].update(done=True, seconds=round(seconds, 1))
+        self.save()
+
+
+@dataclass
+class Stage:
+    key: str
+    settings_hash: str
+    outputs: list[Path]
+    run: Callable[[], None]
+
+
+def run_stage(state: RunState, stage: Stage, log: Callable[[str], None]) -> None:
+    if state.is_done(stage.key, stage.settings_hash):
+        log(f"[{stage.key}] unchanged, skipped")
+        return
+    if state.is_started_with(stage.key, stage.settings_hash):
+        log(f"[{stage.key}] resuming")
+    else:
+        for output in stage.outputs:
+            if output.is_dir():
+                shutil.rmtree(output)
+            elif output.exists():
+                output.unlink()
+        state.start(stage.key, stage.settings_hash)
+        log(f"[{stage.key}] running")
+    started = time.perf_counter()
+    stage.run()
+    state.finish(stage.key, time.perf_counter() - started)
+
+
+def load_experiment_tasks(config: ExperimentConfig) -> tuple[list[Task], list[Task]]:
+    """(questions to run, whole splits for the search corpus); ids must be unique across files."""
+    from swirl.tasks import load_tasks
+
+    run: list[Task] = []
+    corpus: list[Task] = []
+    seen: dict[str, Path] = {}
+    for item in config.data:
+        split = load_tasks(item.path, item.format)
+        for task in split:
+            if task.id in seen:
+                raise SwirlError(f"{item.path}: task id {task.id!r} also appears in {seen[task.id]}")
+            seen[task.id] = item.path
+        corpus.extend(split)
+        run.extend(split[: item.limit] if item.limit else split)
+    return run, corpus
+
+
+def validate(config: ExperimentConfig) -> None:
+    """Check every file and model reference before any model loads."""
+    from swirl.models import parse_model_ref
+
+    load_experiment_tasks(config)
+    references = [config.policy.model, config.train.judge or config.judge.model]
+    references += [config.judge.model, config.judge.outcome_model, config.eval.judge, config.eval.grader]
+    for reference in references:
+        if reference and reference != "reference":
+            parse_model_ref(reference)
+    for benchmark in config.eval.benchmarks:
+        if not benchmark.path.is_file():
+            raise SwirlError(f"eval benchmark {benchmark.name}: file not found: {benchmark.path}")
+
+
+def run_experiment(config: ExperimentConfig, directory: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every stage; return the evaluation metrics."""
+    validate(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomically(directory / "config.yaml", [dump_experiment(config)])
+    state = RunState(directory / STATE_FILE)
+    tasks, corpus = load_experiment_tasks(config)
+    upstream = content_hash([file_hash(item.path) for item in config.data], config.data)
+    policy = config.policy.model
+    trained: list[tuple[str, str]] = []
+    for round_index in range(1, config.rounds + 1):
+        upstream, policy = _run_round(config, directory, state, tasks, corpus, round_index, policy, upstream, log)
+        trained.append((f"round-{round_index}", policy))
+    metrics = _run_eval(config, directory, state, trained, upstream, log)
+
+    from swirl.report import write_report
+
+    write_report(directory)
+    log(f"[report] {directory / 'report.html'}")
+    return metrics
+
+
+def _run_round(
+    config: ExperimentConfig,
+    directory: Path,
+    state: RunState,
+    tasks: list[Task],
+    corpus: list[Task],
+    round_index: int,
+    policy: str,
+    upstream: str,
+    log: Callable[[str], None],
+) -> tuple[str, str]:
+    from swirl import stages
+
+    here = directory / f"round-{round_index}"
+    key = f"round-{round_index}"
+    trajectories, judged, kept = here / "trajectories.jsonl", here / "judged.jsonl", here / "filtered.jsonl"
+    split_dir, train_dir = here / "split", here / "train"
+
+    generate_hash = content_hash(upstream, policy, config.policy, config.generate, config.seed + round_index)
+    run_stage(state, Stage(f"{key}/generate", generate_hash, [trajectories], lambda: stages.generate(
+        config, tasks, corpus, policy, config.seed + round_index, trajectories)), log)
+    judge_hash = content_hash(generate_hash, config.judge)
+    run_stage(state, Stage(f"{key}/judge", judge_hash, [judged], lambda: stages.judge(config, trajectories, judged)), log)
+    filter_hash = content_hash(judge_hash, config.filter)
+    run_stage(state, Stage(f"{key}/filter", filter_hash, [kept], lambda: stages.filter(config, judged, kept, log)), log)
+    split_hash = content_hash(filter_hash)
+    run_stage(state, Stage(f"{key}/split", split_hash, [split_dir], lambda: stages.split(kept, split_dir)), log)
+    train_hash = content_hash(split_hash, policy, config.train, config.judge, config.seed)
+    run_stage(state, Stage(f"{key}/train", train_hash, [train_dir], lambda: stages.train(
+        config, split_dir, train_dir, policy, resume=state.is_started_with(f"{key}/train", train_hash))), log)
+    return train_hash, str(train_dir / "final")
+
+
+def _run_eval(
+    config: ExperimentConfig,
+    directory: Path,
+    state: RunState,
+    trained: list[tuple[str, str]],
+    upstream: str,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    from swirl import stages
+
+    eval_dir = directory / "eval"
+    if not config.eval.benchmarks:
+        log("[eval] no benchmarks configured, skipped")
+        return {}
+    models = [("base", config.policy.model), *trained]
+    eval_hash = content_hash(upstream, models, config.eval, config.judge, config.seed,
+                             [file_hash(b.path) for b in config.eval.benchmarks])
+    run_stage(state, Stage("eval", eval_hash, [eval_dir], lambda: stages.evaluate(config, models, eval_dir)), log)
+    return json.loads((eval_dir / "metrics.json").read_text())

@@ -1,0 +1,572 @@
+"""`swirl report`: one self-contained HTML page about an experiment directory.
+
+The page works offline and from a file: CSS and JS are inlined from
+``report_assets/``, charts are PNG data URIs, and a Content-Security-Policy lets only
+the page's own (hashed) style and script run. It shows the configuration, counts
+through the pipeline per round, training curves, evaluation metrics and charts, and a
+trajectory browser over the judged rounds and the evaluation trajectories.
+
+Every part is optional: an experiment still running (or a stage that failed) gets a
+"not run yet" note in that section, and an unreadable file gets its one-line error
+there, instead of no report at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swirl.errors import SwirlError
+from swirl.filtering import STRATEGIES, keeps, strategy_table
+from swirl.jsonl import iter_json_lines, read_records, write_atomically
+from swirl.records import Trajectory
+
+REPORT_FILE = "report.html"
+DEFAULT_STRATEGY = "process"
+MAX_BROWSER_QUESTIONS = 500
+"""Questions per browser source: keeps the page small enough for a browser on big runs."""
+
+_ROUND = re.compile(r"round-(\d+)$")
+
+
+def write_report(
+    experiment_dir: Path, output: Path | None = None, *, max_questions: int = MAX_BROWSER_QUESTIONS
+) -> Path:
+    """Write the HTML report of ``experiment_dir`` (default ``EXPERIMENT_DIR/report.html``); return its path."""
+    experiment_dir = Path(experiment_dir)
+    if not experiment_dir.is_dir():
+        raise SwirlError(f"{experiment_dir}: no such experiment directory")
+    output = Path(output) if output is not None else experiment_dir / REPORT_FILE
+    write_atomically(output, [build_report(experiment_dir, max_questions=max_questions)])
+    return output
+
+
+def build_report(experiment_dir: Path, *, max_questions: int = MAX_BROWSER_QUESTIONS) -> str:
+    """The report page of ``experiment_dir`` as one HTML string."""
+    config, config_text, config_problem = _load_config(experiment_dir / "config.yaml")
+    strategy = _chosen_strategy(config)
+    rounds = [_Round(path, strategy) for path in _round_dirs(experiment_dir)]
+    eval_dir = experiment_dir / "eval"
+    sources = [r.browser_source(max_questions) for r in rounds if r.browsable is not None]
+    sources += _eval_sources(eval_dir, max_questions)
+    name = config.get("name") if isinstance(config.get("name"), str) else experiment_dir.resolve().name
+
+    sections = [
+        ("config", "Configuration", _config_section(config, config_text, config_problem)),
+        ("pipeline", "Pipeline", _pipeline_section(experiment_dir, rounds, strategy)),
+        ("training", "Training", _training_section(rounds)),
+        ("evaluation", "Evaluation", _evaluation_section(eval_dir)),
+        ("browser", "Trajectories", _browser_section(sources)),
+    ]
+    return _page(name, experiment_dir, sections, {"strategy": strategy, "sources": sources})
+
+
+# --- reading the experiment directory ---------------------------------------------------
+
+
+def _load_config(path: Path) -> tuple[dict[str, Any], str | None, str | None]:
+    """(parsed mapping, raw text, problem); the raw text is shown even when it does not parse."""
+    if not path.is_file():
+        return {}, None, None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        return {}, text, f"not valid YAML ({str(error).splitlines()[0]})"
+    if data is None:
+        return {}, text, None
+    if not isinstance(data, dict):
+        return {}, text, "not a mapping"
+    return data, text, None
+
+
+def _chosen_strategy(config: dict[str, Any]) -> str:
+    section = config.get("filter")
+    strategy = section.get("strategy") if isinstance(section, dict) else None
+    return strategy if strategy in STRATEGIES else DEFAULT_STRATEGY
+
+
+def _round_dirs(experiment_dir: Path) -> list[Path]:
+    found = [(int(m.group(1)), p) for p in experiment_dir.iterdir() if p.is_dir() and (m := _ROUND.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def _read_trajectories(path: Path) -> tuple[list[Trajectory] | None, str | None]:
+    """(trajectories, problem): None when the file is absent; a running stage may leave a torn last line."""
+    if not path.is_file():
+        return None, None
+    try:
+        return read_records(path, Trajectory), None
+    except SwirlError as error:
+        return None, str(error)
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    if not path.is_file():
+        return None, None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return None, f"{path}: not valid JSON ({error})"
+
+
+def _count_lines(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+class _Round:
+    """What one ``round-N`` directory holds, read once."""
+
+    def __init__(self, path: Path, strategy: str) -> None:
+        self.name = path.name
+        self.strategy = strategy
+        self.problems: list[str] = []
+        self.generated = self._trajectories(path / "trajectories.jsonl")
+        self.judged = self._trajectories(path / "judged.jsonl")
+        self.filtered_count = _count_lines(path / "filtered.jsonl")
+        self.split_count = _count_lines(path / "split" / "steps.jsonl")
+        self.train_metrics = self._metrics(path / "train" / "metrics.jsonl")
+        summary, problem = _read_json(path / "train" / "train_summary.json")
+        self.train_summary = summary if isinstance(summary, dict) else None
+        if problem:
+            self.problems.append(problem)
+        # The browser prefers judged trajectories: they carry verdicts and filter decisions.
+        self.browsable = self.judged if self.judged is not None else self.generated
+
+    def _trajectories(self, path: Path) -> list[Trajectory] | None:
+        trajectories, problem = _read_trajectories(path)
+        if problem:
+            self.problems.append(problem)
+        return trajectories
+
+    def _metrics(self, path: Path) -> list[dict[str, Any]]:
+        if not path.is_file():
+            return []
+        try:
+            return [record for _, record in iter_json_lines(path, allow_torn_tail=True)]
+        except SwirlError as error:
+            self.problems.append(str(error))
+            return []
+
+    def browser_source(self, max_questions: int) -> dict[str, Any]:
+        judged = self.judged is not None
+        label = f"{self.name} · {'judged' if judged else 'generated'}"
+        if judged:
+            label += f" · filter: {self.strategy}"
+        return _source(self.name, label, self.browsable or [], self.strategy if judged else None, max_questions)
+
+
+def _eval_sources(eval_dir: Path, max_questions: int) -> list[dict[str, Any]]:
+    sources = []
+    for path in sorted((eval_dir / "trajectories").glob("*/*.jsonl")):
+        trajectories, problem = _read_trajectories(path)
+        if trajectories is None:
+            continue
+        label, benchmark = path.parent.name, path.stem
+        source = _source(f"eval/{label}/{benchmark}", f"eval · {label} · {benchmark}", trajectories, None, max_questions)
+        if problem:
+            source["problem"] = problem
+        sources.append(source)
+    return sources
+
+
+# --- browser data -------------------------------------------------------------------------
+
+
+def _source(
+    key: str, label: str, trajectories: Sequence[Trajectory], strategy: str | None, max_questions: int
+) -> dict[str, Any]:
+    """One selectable set of trajectories, grouped by question in file order."""
+    questions: dict[str, dict[str, Any]] = {}
+    for trajectory in trajectories:
+        task = trajectory.task
+        if task.id not in questions:
+            questions[task.id] = {
+                "id": task.id,
+                "question": task.question,
+                "gold": task.gold_answers,
+                "type": task.task_type,
+                "trajectories": [],
+            }
+        questions[task.id]["trajectories"].append(_trajectory_view(trajectory, strategy))
+    shown = list(questions.values())[:max_questions]
+    return {"key": key, "label": label, "strategy": strategy, "total_questions": len(questions), "questions": shown}
+
+
+def _trajectory_view(trajectory: Trajectory, strategy: str | None) -> dict[str, Any]:
+    judgements = trajectory.step_judgements or []
+    steps = []
+    for position, step in enumerate(trajectory.steps):
+        judgement = judgements[position] if position < len(judgements) else None
+        action = step.action
+        steps.append(
+            {
+                "number": position + 1,
+                "kind": action.kind,
+                "thought": action.thought,
+                "tool": action.tool,
+                "query": action.query,
+                "answer": action.answer,
+                "problem": action.problem,
+                "action_text": step.action_text,
+                "observation": step.observation,
+                "verdict": judgement.verdict if judgement else None,
+                "score": judgement.score if judgement else None,
+                "rationale": judgement.rationale if judgement else None,
+                "judge": judgement.judge if judgement else None,
+            }
+        )
+    kept, why = _filter_decision(trajectory, strategy)
+    outcome = trajectory.outcome.model_dump() if trajectory.outcome else None
+    return {
+        "id": trajectory.id,
+        "sample": trajectory.sample_index,
+        "model": trajectory.model,
+        "termination": trajectory.termination,
+        "error": trajectory.error,
+        "final_answer": trajectory.final_answer,
+        "outcome": outcome,
+        "kept": kept,
+        "why": why,
+        "steps": steps,
+    }
+
+
+def _filter_decision(trajectory: Trajectory, strategy: str | None) -> tuple[bool | None, str]:
+    """Kept or dropped under ``strategy``, with the reason a reader can check against the steps."""
+    if strategy is None:
+        return None, ""
+    if strategy == "none":
+        return True, "strategy 'none' keeps every trajectory"
+    needs_process = strategy in ("process", "process+outcome")
+    needs_outcome = strategy in ("outcome", "process+outcome")
+    if (needs_process and trajectory.step_judgements is None) or (needs_outcome and trajectory.outcome is None):
+        return None, "not judged yet"
+    reasons = []
+    if needs_process:
+        reasons.append(_process_reason(trajectory))
+    if needs_outcome:
+        if trajectory.outcome and trajectory.outcome.correct:
+            reasons.append("the final answer is correct")
+        else:
+            reasons.append("no final answer" if trajectory.final_answer is None else "the final answer is wrong")
+    return keeps(trajectory, strategy), f"{strategy}: " + "; ".join(reasons)
+
+
+def _process_reason(trajectory: Trajectory) -> str:
+    if not trajectory.steps:
+        return "no steps"
+    judgements = trajectory.step_judgements or []
+    failing = [f"step {i + 1} is {j.verdict}" for i, j in enumerate(judgements) if j.verdict != "GOOD"]
+    if len(judgements) != len(trajectory.steps):
+        failing.append(f"{len(judgements)} verdicts for {len(trajectory.steps)} steps")
+    return ", ".join(failing) if failing else "every step is GOOD"
+
+
+# --- HTML pieces --------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "–"}[value]
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, css: str = "", raw: bool = False) -> str:
+    """A simple table; cells are escaped unless ``raw`` (for cells this module built as HTML)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if raw else _e(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    klass = f' class="{_e(css)}"' if css else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _missing(what: str) -> str:
+    return f'<p class="missing">not run yet ({_e(what)})</p>'
+
+
+def _problems(problems: Iterable[str]) -> str:
+    return "".join(f'<p class="problem">could not read {_e(p)}</p>' for p in problems)
+
+
+def _card(title: str, body: str) -> str:
+    return f'<div class="card"><h4>{_e(title)}</h4>{body}</div>'
+
+
+def _png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        rows: list[tuple[str, str]] = []
+        for key, value in data.items():
+            rows += _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    if isinstance(data, list):
+        return [(prefix, json.dumps(data, ensure_ascii=False, default=str))]
+    return [(prefix, _fmt(data))]
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _config_section(config: dict[str, Any], text: str | None, problem: str | None) -> str:
+    if text is None:
+        return _missing("no config.yaml")
+    parts = [_problems([f"config.yaml: {problem}"]) if problem else ""]
+    if config:
+        parts.append(_table(["key", "value"], _flatten(config), css="kv"))
+    parts.append(f"<details><summary>config.yaml</summary><pre>{_e(text)}</pre></details>")
+    return "".join(parts)
+
+
+def _pipeline_section(experiment_dir: Path, rounds: Sequence[_Round], strategy: str) -> str:
+    parts = []
+    state, problem = _read_json(experiment_dir / "run_state.json")
+    stages = state.get("stages") if isinstance(state, dict) else None
+    if problem:
+        parts.append(_problems([problem]))
+    if isinstance(stages, dict) and stages:
+        rows = []
+        for stage, info in stages.items():
+            info = info if isinstance(info, dict) else {}
+            seconds = info.get("seconds")
+            rows.append(
+                [
+                    _e(stage),
+                    '<span class="badge good">done</span>' if info.get("done") else '<span class="badge neutral">pending</span>',
+                    _e(f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "–"),
+                ]
+            )
+        parts.append(_card("Stages (run_state.json)", _table(["stage", "status", "time"], rows, raw=True)))
+    if not rounds:
+        parts.append(_missing("no round-N directory"))
+    for round_ in rounds:
+        parts.append(f'<h3 id="pipeline-{_e(round_.name)}">{_e(round_.name)}</h3>{_problems(round_.problems)}')
+        parts.append(f'<div class="cards">{_round_cards(round_, strategy)}</div>')
+    return "".join(parts)
+
+
+def _round_cards(round_: _Round, strategy: str) -> str:
+    trajectories = round_.generated if round_.generated is not None else round_.judged
+    judged = round_.judged
+    funnel: list[list[object]] = []
+    if trajectories is not None:
+        funnel += [
+            ["questions", len({t.task.id for t in trajectories})],
+            ["trajectories", len(trajectories)],
+            ["steps", sum(len(t.steps) for t in trajectories)],
+        ]
+    funnel.append(["judged trajectories", len(judged) if judged is not None else "not run yet"])
+    funnel.append([f"kept ({strategy})", round_.filtered_count if round_.filtered_count is not None else "not run yet"])
+    funnel.append(["sub-trajectories (split)", round_.split_count if round_.split_count is not None else "not run yet"])
+    if round_.train_summary is not None:
+        funnel.append(["training steps", round_.train_summary.get("global_step", "–")])
+    cards = [_card("Counts", _table(["stage", "count"], funnel, css="kv"))]
+
+    if trajectories is not None:
+        terminations = Counter(t.termination for t in trajectories)
+        cards.append(_card("Terminations", _table(["termination", "trajectories"], terminations.most_common())))
+    if judged is None:
+        cards.append(_card("Step verdicts", _missing("no judged.jsonl")))
+        return "".join(cards)
+
+    verdicts = Counter(j.verdict for t in judged for j in t.step_judgements or [])
+    total = sum(verdicts.values())
+    rows = [
+        [f'<span class="badge {v.lower()}">{v}</span>', str(verdicts[v]), f"{verdicts[v] / total:.0%}" if total else "–"]
+        for v in ("GOOD", "BAD", "UNPARSED")
+    ]
+    correct = sum(bool(t.outcome and t.outcome.correct) for t in judged)
+    outcome = f'<p class="note">final answer correct: {correct} of {len(judged)}</p>'
+    cards.append(_card("Step verdicts", _table(["verdict", "steps", "share"], rows, raw=True) + outcome))
+
+    strategy_rows = []
+    for row in strategy_table(judged):
+        name = _e(row["strategy"]) + (' <span class="badge chosen">chosen</span>' if row["strategy"] == strategy else "")
+        strategy_rows.append([name, _e(row["trajectories"]), _e(row["steps"])])
+    cards.append(_card("Kept by filter strategy", _table(["strategy", "trajectories", "steps"], strategy_rows, raw=True)))
+    return "".join(cards)
+
+
+def _training_section(rounds: Sequence[_Round]) -> str:
+    parts = []
+    for round_ in rounds:
+        if not round_.train_metrics and round_.train_summary is None:
+            continue
+        body = ""
+        chart = _training_chart(round_.train_metrics)
+        if chart:
+            body += f'<figure><img alt="{_e(round_.name)} training curves" src="{chart}"></figure>'
+        if round_.train_summary is not None:
+            body += _table(["key", "value"], _flatten(round_.train_summary), css="kv")
+        parts.append(f"<h3>{_e(round_.name)}</h3>{body}")
+    return "".join(parts) or _missing("no round-N/train/metrics.jsonl")
+
+
+def _training_chart(records: Sequence[dict[str, Any]]) -> str | None:
+    """Reward and loss per optimizer step as a PNG data URI; None if neither was logged."""
+    series = {}
+    for key in ("reward", "loss"):
+        points = [
+            (r["step"], r[key])
+            for r in records
+            if isinstance(r.get("step"), (int, float)) and isinstance(r.get(key), (int, float))
+        ]
+        if points:
+            series[key] = points
+    if not series:
+        return None
+    # The object-oriented API needs no pyplot state or GUI backend, so it is safe in any process.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.2 * len(series), 2.6), dpi=100, layout="constrained")
+    for position, (key, points) in enumerate(series.items()):
+        axes = figure.add_subplot(1, len(series), position + 1)
+        steps, values = zip(*points)
+        axes.plot(steps, values, marker="o" if len(points) < 30 else None, color="#2563eb" if key == "reward" else "#dc2626")
+        axes.set_title(key)
+        axes.set_xlabel("step")
+        axes.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return _png_uri(buffer.getvalue())
+
+
+def _evaluation_section(eval_dir: Path) -> str:
+    metrics, problem = _read_json(eval_dir / "metrics.json")
+    charts = sorted(eval_dir.glob("*.png"))
+    results_md = eval_dir / "results.md"
+    if metrics is None and not charts and not problem and not results_md.is_file():
+        return _missing("no eval/metrics.json")
+    parts = [_problems([problem]) if problem else ""]
+    if isinstance(metrics, dict):
+        settings = metrics.get("settings")
+        if isinstance(settings, dict) and settings:
+            parts.append(_card("Settings", _table(["key", "value"], _flatten(settings), css="kv")))
+        parts.append(_metric_tables(metrics.get("results")))
+    if charts:
+        figures = "".join(
+            f'<figure><img alt="{_e(p.stem)}" src="{_png_uri(p.read_bytes())}"><figcaption>{_e(p.name)}</figcaption></figure>'
+            for p in charts
+        )
+        parts.append(f'<div class="charts">{figures}</div>')
+    if results_md.is_file():
+        text = results_md.read_text(encoding="utf-8", errors="replace")
+        parts.append(f"<details><summary>results.md</summary><pre>{_e(text)}</pre></details>")
+    return "".join(parts)
+
+
+def _metric_tables(results: Any) -> str:
+    """One table per benchmark: a row per model, a column per metric with its mean and interval."""
+    if not isinstance(results, dict):
+        return ""
+    # benchmark -> model label -> metric -> {"mean", "low", "high", "n"}
+    by_benchmark: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for label, benchmarks in results.items():
+        if not isinstance(benchmarks, dict):
+            continue
+        for benchmark, values in benchmarks.items():
+            if not isinstance(values, dict):
+                continue
+            found = {m: v for m, v in values.items() if isinstance(v, dict) and isinstance(v.get("mean"), (int, float))}
+            if found:
+                by_benchmark.setdefault(str(benchmark), {})[str(label)] = found
+    parts = []
+    for benchmark, labels in by_benchmark.items():
+        metrics = list(dict.fromkeys(m for found in labels.values() for m in found))
+        rows = []
+        for label, found in labels.items():
+            counts = [v["n"] for v in found.values() if isinstance(v.get("n"), int)]
+            cells = [_e(label)] + [_metric_cell(found.get(m)) for m in metrics] + [_e(max(counts) if counts else "–")]
+            rows.append(cells)
+        table = _table(["model", *metrics, "n"], rows, css="metrics", raw=True)
+        parts.append(f'<h3>{_e(benchmark)}</h3>{table}')
+    return "".join(parts)
+
+
+def _metric_cell(value: dict[str, Any] | None) -> str:
+    if value is None:
+        return "–"
+    cell = f'<span class="mean">{value["mean"]:.3f}</span>'
+    low, high = value.get("low"), value.get("high")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        cell += f' <span class="ci">[{low:.3f}, {high:.3f}]</span>'
+    return cell
+
+
+def _browser_section(sources: Sequence[dict[str, Any]]) -> str:
+    if not sources:
+        return _missing("no trajectories")
+    return (
+        '<div class="browser-bar">'
+        '<label>source <select id="source-select"></select></label>'
+        '<input id="question-search" type="search" placeholder="filter questions…">'
+        '<span id="source-note" class="note"></span>'
+        "</div>"
+        '<div class="browser"><ul id="question-list" class="question-list"></ul>'
+        '<div id="question-view" class="question-view"></div></div>'
+    )
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+def _asset(name: str) -> str:
+    return resources.files("swirl").joinpath("report_assets", name).read_text(encoding="utf-8")
+
+
+def _embed_json(data: Any) -> str:
+    """JSON safe inside a <script> element: no '<' at all, so neither '</script>' nor '<!--' can occur."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _csp_hash(content: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(content.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _page(name: str, experiment_dir: Path, sections: Sequence[tuple[str, str, str]], data: dict[str, Any]) -> str:
+    css, js = _asset("report.css"), _asset("report.js")
+    # Only this page's own style and script may run, and nothing may be fetched: the report
+    # stays offline, and markup that escaped escaping still could not execute.
+    csp = f"default-src 'none'; img-src data:; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}"
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in sections)
+    body = "".join(f'<section id="{key}"><h2>{_e(title)}</h2>{content}</section>' for key, title, content in sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>swirl report · {_e(name)}</title><style>{css}</style></head>"
+        "<body>"
+        f'<header><h1>{_e(name)}</h1><p class="subtitle">swirl experiment report · {_e(experiment_dir.resolve())} · '
+        f"generated {_e(generated)}</p></header>"
+        f"<nav>{nav}</nav><main>{body}</main>"
+        f'<script type="application/json" id="swirl-data">{_embed_json(data)}</script>'
+        f"<script>{js}</script>"
+        "</body></html>\n"
+    )

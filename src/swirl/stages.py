@@ -1,0 +1,139 @@
+"""One function per pipeline stage, configured from an :class:`ExperimentConfig`.
+
+These are the same stage functions the single-verb commands call (generate, judge,
+filter, split, train, eval); `swirl run` only decides which of them to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from swirl.errors import SwirlError
+from swirl.experiment import ExperimentConfig
+from swirl.records import Task
+
+
+def generate(
+    config: ExperimentConfig, tasks: list[Task], corpus: list[Task], policy: str, seed: int, output: Path
+) -> None:
+    from swirl.backends import make_backend
+    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.models import parse_model_ref
+    from swirl.records import SamplingSettings
+    from swirl.rollout import RolloutSettings
+
+    section = config.generate
+    settings = RolloutSettings(
+        num_trajectories=section.num_trajectories,
+        max_steps={"math": section.max_steps_math, "qa": section.max_steps_qa},
+        sampling=SamplingSettings(
+            temperature=section.temperature, top_p=section.top_p, max_tokens=section.max_tokens, seed=seed
+        ),
+    )
+    tools = ToolSettings(tools=section.tools, corpus=section.corpus, search_top_k=section.search_top_k)
+    reference = parse_model_ref(policy)
+    backend = make_backend(reference, config.policy.backend, batch_size=config.policy.batch_size)
+    try:
+        generate_trajectories(
+            tasks, backend, settings, tools, output, model_name=reference.name, corpus_tasks=corpus
+        )
+    finally:
+        backend.close()
+
+
+def process_judge_for(reference: str, mode: str, backend: str, tasks: list[Task]):
+    """The process judge named by ``reference`` ('reference' = the gold-guided judge)."""
+    from swirl.backends import make_backend
+    from swirl.judges.process import LLMProcessJudge
+    from swirl.judges.reference import ReferenceJudge
+    from swirl.models import parse_model_ref
+
+    if reference == "reference":
+        return ReferenceJudge.for_tasks(tasks)
+    return LLMProcessJudge(make_backend(parse_model_ref(reference), backend), mode=mode, name=reference)
+
+
+def judge(config: ExperimentConfig, trajectories_path: Path, output: Path) -> None:
+    from swirl.backends import make_backend
+    from swirl.judges.outcome import OutcomeJudge
+    from swirl.judging import judge_trajectories, read_trajectories
+    from swirl.models import parse_model_ref
+
+    trajectories = read_trajectories(trajectories_path)
+    tasks = list({t.task.id: t.task for t in trajectories}.values())
+    section = config.judge
+    process = process_judge_for(section.model, section.mode, section.backend, tasks)
+    grader = make_backend(parse_model_ref(section.outcome_model), section.backend) if section.outcome_model else None
+    judge_trajectories(trajectories, process, OutcomeJudge(grader), output)
+
+
+def filter(config: ExperimentConfig, judged: Path, output: Path, log: Callable[[str], None]) -> None:
+    from swirl.filtering import filter_trajectories, strategy_table
+    from swirl.jsonl import write_atomically
+    from swirl.judging import read_trajectories
+
+    trajectories = read_trajectories(judged)
+    kept = filter_trajectories(trajectories, config.filter.strategy)
+    for row in strategy_table(trajectories):
+        log(f"    {row['strategy']:>16}: {row['trajectories']} trajectories, {row['steps']} steps")
+    if not kept:
+        raise SwirlError(
+            f"filter '{config.filter.strategy}' kept no trajectories of {len(trajectories)}; "
+            "choose another filter.strategy (the table above shows what each keeps)"
+        )
+    write_atomically(output, (t.model_dump_json() + "\n" for t in kept))
+
+
+def split(kept: Path, output: Path) -> None:
+    from swirl.judging import read_trajectories
+    from swirl.splitting import save_steps, split_trajectories
+
+    save_steps(split_trajectories(read_trajectories(kept)), output)
+
+
+def train(config: ExperimentConfig, split_dir: Path, output: Path, policy: str, *, resume: bool) -> None:
+    from swirl.training.settings import TrainSettings
+    from swirl.training.trainer import latest_checkpoint
+    from swirl.training.trainer import train as run_training
+
+    section = config.train
+    settings = TrainSettings(
+        **section.model_dump(exclude={"judge"}),
+        input=split_dir,
+        output=output,
+        model=policy,
+        judge=section.judge or config.judge.model,
+        judge_mode=config.judge.mode,
+        judge_backend=config.judge.backend,
+        seed=config.seed,
+    )
+    run_training(settings, resume=resume and latest_checkpoint(output) is not None)
+
+
+def evaluate(config: ExperimentConfig, models: list[tuple[str, str]], output: Path) -> None:
+    from swirl.evaluation.harness import EvalSettings
+    from swirl.evaluation.harness import evaluate as run_evaluation
+
+    section = config.eval
+    run_evaluation(
+        EvalSettings(
+            models=[reference for _, reference in models],
+            labels=[label for label, _ in models],
+            benchmarks=[b.name for b in section.benchmarks],
+            inputs=[b.path for b in section.benchmarks],
+            limit=section.limit,
+            seed=config.seed,
+            output=output,
+            backend=config.policy.backend,
+            batch_size=config.policy.batch_size,
+            max_tokens=section.max_tokens,
+            temperature=section.temperature,
+            max_steps=section.max_steps,
+            no_tools=False,
+            judge=section.judge or config.judge.model,
+            judge_mode=config.judge.mode,
+            grader=section.grader,
+            bootstrap=section.bootstrap,
+        )
+    )
