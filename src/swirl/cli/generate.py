@@ -30,6 +30,8 @@ def generate(
     search_top_k: int = typer.Option(1, "--search-top-k", min=1, help="Passages returned per search."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, help="Requests in flight (openai backend)."),
+    request_timeout: float = typer.Option(120.0, "--request-timeout", min=0.1, help="Seconds before an HTTP request times out (openai backend)."),
+    retries: int = typer.Option(6, "--retries", min=0, help="Retries with exponential backoff on 429/5xx/connection errors (openai backend)."),
     max_live: int = typer.Option(256, "--max-live", min=1, help="Trajectories in flight at once (bounds memory and work lost to an interruption)."),
     config: Path = ConfigOption,
 ) -> None:
@@ -53,7 +55,9 @@ def generate(
     if max_steps:
         settings.max_steps = {"math": max_steps, "qa": max_steps}
     tool_settings = ToolSettings(tools=split_list(tools), corpus=corpus, search_top_k=search_top_k)
-    engine = make_backend(ref, backend, batch_size=batch_size, concurrency=concurrency)
+    engine = make_backend(
+        ref, backend, batch_size=batch_size, concurrency=concurrency, timeout=request_timeout, max_retries=retries
+    )
     total = len(tasks) * num_trajectories
     with progress_bar() as progress:
         bar = progress.add_task("trajectories", total=total, rate="")

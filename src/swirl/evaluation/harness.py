@@ -289,31 +289,62 @@ def _run_model(
     outcome_judge: OutcomeJudge,
     on_progress: ProgressCallback | None,
 ) -> None:
-    """Answer the questions of every benchmark missing from the model's trajectory files."""
+    """Answer the questions of every benchmark missing from the model's trajectory files.
+
+    The questions of all benchmarks share one rollout pool, so each backend call batches
+    as many of them as possible; a finished trajectory goes to its benchmark (its task's
+    ``source``, which the loaders set to the format, i.e. the benchmark name).
+    """
     todo: dict[str, list[Task]] = {}
     for benchmark in plan.benchmarks:
         path = plan.trajectories_path(label, benchmark.name)
         existing = read_records(path, Trajectory) if path.exists() else []
-        tools = toolsets[benchmark.name]
-        expected = start_trajectory(benchmark.tasks[0], 0, tools(benchmark.tasks[0]), rollout, ref.name)
+        first = benchmark.tasks[0]
+        expected = start_trajectory(first, 0, toolsets[benchmark.name](first), rollout, ref.name)
         judge = process_judges[benchmark.name]
         _check_resumable(existing, expected, outcome_judge.name, judge.name if judge else None, path)
         done = {t.task.id for t in existing}
         todo[benchmark.name] = [task for task in benchmark.tasks if task.id not in done]
-        if on_progress:
-            on_progress(f"{label}/{benchmark.name}", len(benchmark.tasks) - len(todo[benchmark.name]), len(benchmark.tasks))
+    totals = {b.name: len(b.tasks) for b in plan.benchmarks}
+    done_counts = {name: totals[name] - len(tasks) for name, tasks in todo.items()}
+    if on_progress:
+        for name, count in done_counts.items():
+            on_progress(f"{label}/{name}", count, totals[name])
     if not any(todo.values()):
         return
+    pending: dict[str, list[Trajectory]] = {name: [] for name in todo}
+
+    def grade(name: str) -> None:
+        chunk, path, judge = pending[name], plan.trajectories_path(label, name), process_judges[name]
+        if judge is not None:
+            judge_trajectories(chunk, judge, outcome_judge, path, chunk_size=len(chunk))
+        else:
+            outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
+            with JsonlWriter(path) as writer:
+                for trajectory, outcome in zip(chunk, outcomes):
+                    writer.write(trajectory.model_copy(update={"outcome": outcome}))
+        pending[name] = []
+
+    def on_finished(trajectory: Trajectory) -> None:
+        name = trajectory.task.source
+        pending[name].append(trajectory)
+        if len(pending[name]) >= GRADE_CHUNK:
+            grade(name)
+        done_counts[name] += 1
+        if on_progress:
+            on_progress(f"{label}/{name}", done_counts[name], totals[name])
+
     backend = open_backend(ref.text)
     try:
-        for benchmark in plan.benchmarks:
-            if todo[benchmark.name]:
-                _answer(
-                    todo[benchmark.name], benchmark, backend, ref, label, plan, rollout, toolsets[benchmark.name],
-                    process_judges[benchmark.name], outcome_judge, on_progress,
-                )
+        run_rollouts(
+            [task for tasks in todo.values() for task in tasks], backend,
+            lambda task: toolsets[task.source](task), rollout, on_finished, model_name=ref.name,
+        )
     finally:
         backend.close()
+    for name, trajectories in pending.items():
+        if trajectories:
+            grade(name)
 
 
 def _check_resumable(
@@ -336,47 +367,6 @@ def _check_resumable(
                 "or grader); use another --output or remove the file"
             )
 
-
-def _answer(
-    tasks: list[Task],
-    benchmark: Benchmark,
-    backend: Backend,
-    ref: ModelRef,
-    label: str,
-    plan: EvalPlan,
-    rollout: RolloutSettings,
-    tools: Callable[[Task], Sequence[Tool]],
-    process_judge: ProcessJudge | None,
-    outcome_judge: OutcomeJudge,
-    on_progress: ProgressCallback | None,
-) -> None:
-    path = plan.trajectories_path(label, benchmark.name)
-    total = len(benchmark.tasks)
-    done = total - len(tasks)
-    pending: list[Trajectory] = []
-
-    def grade(chunk: list[Trajectory]) -> None:
-        if process_judge is not None:
-            judge_trajectories(chunk, process_judge, outcome_judge, path, chunk_size=len(chunk))
-            return
-        outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
-        with JsonlWriter(path) as writer:
-            for trajectory, outcome in zip(chunk, outcomes):
-                writer.write(trajectory.model_copy(update={"outcome": outcome}))
-
-    def on_finished(trajectory: Trajectory) -> None:
-        nonlocal done
-        done += 1
-        pending.append(trajectory)
-        if len(pending) >= GRADE_CHUNK:
-            grade(pending[:])
-            pending.clear()
-        if on_progress:
-            on_progress(f"{label}/{benchmark.name}", done, total)
-
-    run_rollouts(tasks, backend, tools, rollout, on_finished, model_name=ref.name)
-    if pending:
-        grade(pending)
 
 
 def question_metrics(trajectory: Trajectory) -> dict[str, float]:

@@ -154,7 +154,15 @@ def check_reward(reward: StepReward, row: dict) -> None:
 
 
 def latest_checkpoint(output: Path) -> Path | None:
-    checkpoints = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    """The newest complete checkpoint in ``output``.
+
+    transformers writes ``trainer_state.json`` last, so a checkpoint directory without it
+    was cut short by a crash and is never resumed from.
+    """
+    checkpoints = [
+        p for p in output.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
