@@ -121,9 +121,11 @@ def build_experiment(root: Path, data_dir: Path) -> dict:
     metrics = {
         "settings": {"benchmarks": ["gsm8k"], "limit": 4, "confidence": 0.95},
         "results": {
-            "base": {"gsm8k": {"accuracy": {"mean": 0.25, "low": 0.05, "high": 0.7, "n": 4}, "note": "skipped"}},
-            "sft": {"gsm8k": {"accuracy": {"mean": 0.5, "low": 0.15, "high": 0.85, "n": 4},
-                              "mean_steps": {"mean": 2.5, "n": 4}, "by_hops": {"2": 0.5}}},
+            "base": {"gsm8k": {"n": 4, "failed": 0, "failures": [], "metrics": {
+                "accuracy": {"mean": 0.25, "low": 0.05, "high": 0.7, "n": 4}, "note": "skipped"}}},
+            "sft": {"gsm8k": {"n": 4, "failed": 0, "failures": [], "metrics": {
+                "accuracy": {"mean": 0.5, "low": 0.15, "high": 0.85, "n": 4},
+                "mean_steps": {"mean": 2.5, "n": 4}, "by_hops": {"2": 0.5}}}},
             "broken": "not a mapping",
         },
         "version": 1,

@@ -484,12 +484,13 @@ def _metric_tables(results: Any) -> str:
     """One table per benchmark: a row per model, a column per metric with its mean and interval."""
     if not isinstance(results, dict):
         return ""
-    # benchmark -> model label -> metric -> {"mean", "low", "high", "n"}
+    # metrics.json: results[label][benchmark]["metrics"][metric] = {"mean", "low", "high", "n"}
     by_benchmark: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for label, benchmarks in results.items():
         if not isinstance(benchmarks, dict):
             continue
-        for benchmark, values in benchmarks.items():
+        for benchmark, entry in benchmarks.items():
+            values = entry.get("metrics") if isinstance(entry, dict) else None
             if not isinstance(values, dict):
                 continue
             found = {m: v for m, v in values.items() if isinstance(v, dict) and isinstance(v.get("mean"), (int, float))}

@@ -177,7 +177,14 @@ def test_llm_grader_and_llm_judge_decide_accuracy_and_process_score(make_setting
             return "The step follows from the evidence.\nVerdict: GOOD"
         return policy.replies(conversation)
 
-    result = evaluate(settings, open_backend=lambda ref: ScriptedBackend(reply))
+    opened = []
+
+    def open_backend(ref):
+        opened.append(ref)
+        return ScriptedBackend(reply)
+
+    result = evaluate(settings, open_backend=open_backend)
+    assert opened == ["default", "default"], "the judge and grader are one model, loaded once; then the policy"
     for cell in result["results"]["default"].values():
         assert cell["metrics"]["accuracy"]["mean"] == 1.0
         assert cell["metrics"]["programmatic_accuracy"]["mean"] == 0.0

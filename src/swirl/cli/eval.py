@@ -15,7 +15,7 @@ from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors
 @reports_errors
 def eval_command(
     model: list[str] = typer.Option(..., "--model", "-m", help="Model to evaluate (repeat for several; the first is the baseline of paired comparisons)."),
-    label: list[str] = typer.Option([], "--label", help="Name of each model in tables and paths (repeat, one per --model); default: the reference or checkpoint directory name."),
+    label: list[str] = typer.Option([], "--label", help="Name of each model in tables and paths (repeat, one per --model); default: the checkpoint directory or .gguf file name, the served model name, or 'default'."),
     benchmarks: str = typer.Option(..., "--benchmarks", "-b", help="Comma-separated benchmarks: gsm8k, hotpotqa, musique, 2wiki."),
     input: str = typer.Option(..., "--input", "-i", help="Comma-separated task files, one per benchmark, in the same order."),
     output: Path = typer.Option(..., "--output", "-o", help="Evaluation directory (rerun to resume)."),

@@ -60,15 +60,22 @@ def quickstart(
 
 
 def print_comparison(metrics: dict) -> None:
-    """Base vs trained: accuracy, mean process score and answered rate, with 95% CIs."""
-    from swirl.evaluation.outputs import comparison_rows
+    """Base vs trained per benchmark: accuracy, mean process score and answered rate, with 95% CIs."""
+    from swirl.evaluation.outputs import format_interval
 
-    rows = comparison_rows(metrics, ["accuracy", "process_score", "answered_rate"])
-    if not rows:
+    if not metrics.get("results"):
         return
-    table = Table(title="base vs trained (mean [95% CI], n questions)")
-    for column in rows[0]:
+    shown = ("accuracy", "process_score", "answered_rate")
+    table = Table(title="base vs trained: mean [95% CI]")
+    for column in ("benchmark", "model", *shown, "questions"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+    for benchmark in metrics["benchmarks"]:
+        for model in metrics["models"]:
+            result = metrics["results"][model["label"]][benchmark["name"]]
+            cells = [
+                format_interval(**{k: result["metrics"][m][k] for k in ("mean", "low", "high")})
+                if m in result["metrics"] else "-"
+                for m in shown
+            ]
+            table.add_row(benchmark["name"], model["label"], *cells, str(result["n"]))
     console.print(table)

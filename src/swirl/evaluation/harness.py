@@ -6,12 +6,13 @@ The steps, in order:
    names, one input file per benchmark, files that load, model references that resolve)
    before any model is loaded or any output is written, and draws the question subset of
    each benchmark (``sample_tasks`` with the seed: the same subset for every model).
-2. Each model is loaded on its own, in turn, and answers its questions with the same
-   multi-step runner as ``swirl generate`` (:func:`~swirl.rollout.run_rollouts`): one
-   greedy trajectory per question, the default tools of the task type (the search index
-   covers every passage of the benchmark file), or no tools for the ``no_tools`` ablation.
+2. Each model is loaded on its own, in turn, and answers the questions of all benchmarks
+   with the same multi-step runner as ``swirl generate`` (:func:`~swirl.rollout.run_rollouts`):
+   one trajectory per question (greedy by default), the default tools of the task type
+   (the search index covers every passage of the benchmark file), or no tools for the
+   ``no_tools`` ablation.
 3. Finished trajectories are graded (outcome judge, and the process judge when one is
-   given) and appended to ``OUTPUT/trajectories/<label>/<benchmark>.jsonl``. A rerun
+   given; both loaded once for the whole run) and appended to ``OUTPUT/trajectories/<label>/<benchmark>.jsonl``. A rerun
    only answers the questions missing from that file.
 4. Metrics are computed from those files (so a rerun over complete files recomputes them
    without loading any model), with bootstrap intervals (:mod:`swirl.evaluation.stats`),
@@ -124,6 +125,8 @@ class EvalSettings(BaseModel):
 
 @dataclass
 class Benchmark:
+    """One benchmark of an evaluation: its file, the questions asked and the search corpus."""
+
     name: str
     input: Path
     tasks: list[Task]
@@ -231,16 +234,21 @@ def evaluate(
 
     rollout = rollout_settings(settings)
     toolsets = {b.name: _toolset(b, settings.no_tools) for b in plan.benchmarks}
-    opened: list[Backend] = []
+    # The judge and the grader stay loaded for the whole run, once each even when they are one model.
+    graders: dict[str, Backend] = {}
+
+    def open_grader(reference: str) -> Backend:
+        if reference not in graders:
+            graders[reference] = open_backend(reference)
+        return graders[reference]
+
     try:
-        if settings.grader:
-            opened.append(open_backend(settings.grader))
-        outcome_judge = OutcomeJudge(opened[-1] if settings.grader else None)
-        process_judges = _process_judges(plan, open_backend, opened)
+        outcome_judge = OutcomeJudge(open_grader(settings.grader) if settings.grader else None)
+        process_judges = _process_judges(plan, open_grader)
         for ref, label in zip(plan.models, plan.labels):
             _run_model(plan, ref, label, open_backend, rollout, toolsets, process_judges, outcome_judge, on_progress)
     finally:
-        for backend in opened:
+        for backend in graders.values():
             backend.close()
     result = summarize(plan)
     write_outputs(result, settings.output)
@@ -264,17 +272,14 @@ def _toolset(benchmark: Benchmark, no_tools: bool) -> Callable[[Task], Sequence[
     return build_toolsets(benchmark.tasks, ToolSettings(), corpus_tasks=benchmark.corpus)
 
 
-def _process_judges(
-    plan: EvalPlan, open_backend: Callable[[str], Backend], opened: list[Backend]
-) -> dict[str, ProcessJudge | None]:
+def _process_judges(plan: EvalPlan, open_backend: Callable[[str], Backend]) -> dict[str, ProcessJudge | None]:
     """The process judge of each benchmark: one LLM judge for all, or a reference judge per corpus."""
     judge = plan.settings.judge
     if not judge:
         return {b.name: None for b in plan.benchmarks}
     if judge == REFERENCE_JUDGE:
         return {b.name: ReferenceJudge.for_tasks(b.corpus) for b in plan.benchmarks}
-    opened.append(open_backend(judge))
-    llm_judge = LLMProcessJudge(opened[-1], mode=plan.settings.judge_mode, name=judge, seed=plan.settings.seed)
+    llm_judge = LLMProcessJudge(open_backend(judge), mode=plan.settings.judge_mode, name=judge, seed=plan.settings.seed)
     return {b.name: llm_judge for b in plan.benchmarks}
 
 

@@ -41,7 +41,7 @@ def _benchmarks(result: dict) -> list[str]:
 
 
 def cross_task_table(result: dict, metric: str = "accuracy") -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the models x benchmarks table of one metric, cells ``mean [95% CI]``."""
+    """Header and rows of the models x benchmarks table of one metric, cells ``mean [low, high]``."""
     header = ["model", *_benchmarks(result)]
     rows = [
         [label, *(_cell(result["results"][label][b]["metrics"].get(metric)) for b in _benchmarks(result))]
@@ -152,7 +152,7 @@ def plot_metric(result: dict, metric: str, path: Path) -> bool:
     axes.set_ylim(0, 1.05)
     axes.set_ylabel(metric.replace("_", " "))
     axes.set_title(f"{metric.replace('_', ' ')} ({result['confidence']:.0%} CI)")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     temporary = path.with_name(f".{path.name}.partial")
     figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
     temporary.replace(path)

@@ -1,0 +1,93 @@
+"""`swirl run` / `swirl quickstart`: experiment files, stage skipping and resuming, and the
+quickstart end to end on the embedded model (the slow test CI must run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from swirl.errors import SwirlError
+from swirl.experiment import load_experiment
+from swirl.pipeline import RunState, Stage, run_stage
+
+
+def write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data: [{path: a.jsonl}]\ngenerate: {num_trajectorys: 2}\n", "generate.num_trajectorys: Extra inputs"),
+    ("data: [{path: a.jsonl}]\ntrain: {learning_rate: fast}\n", "train.learning_rate"),
+    ("data: [{path: a.jsonl}]\nfilter: {strategy: best}\n", "filter.strategy: choose one of"),
+    ("name: x\n", "data: Field required"),
+    ("- a\n- b\n", "must be a mapping"),
+])
+def test_experiment_file_errors(tmp_path, text, message):
+    with pytest.raises(SwirlError, match=message):
+        load_experiment(write(tmp_path, text))
+
+
+def test_paths_are_relative_to_the_file(tmp_path):
+    config = load_experiment(write(tmp_path, "data: [{path: data/a.jsonl}]\n"))
+    assert config.data[0].path == tmp_path / "data" / "a.jsonl"
+
+
+def test_every_shipped_config_loads():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 4
+    for path in configs:
+        assert load_experiment(path).data
+
+
+def test_stage_skipping_rerunning_and_resuming(tmp_path):
+    state = RunState(tmp_path / "run_state.json")
+    runs = []
+    output = tmp_path / "out.txt"
+
+    def stage(settings_hash, fail=False):
+        def body():
+            runs.append(settings_hash)
+            output.write_text(settings_hash)
+            if fail:
+                raise RuntimeError("interrupted")
+        return Stage("s", settings_hash, [output], body)
+
+    run_stage(state, stage("a"), print)
+    run_stage(RunState(tmp_path / "run_state.json"), stage("a"), print)
+    assert runs == ["a"]
+    with pytest.raises(RuntimeError):
+        run_stage(state, stage("b", fail=True), print)
+    messages = []
+    run_stage(RunState(tmp_path / "run_state.json"), stage("b"), messages.append)
+    assert messages == ["[s] resuming"]
+    assert runs == ["a", "b", "b"]
+    assert json.loads((tmp_path / "run_state.json").read_text())["stages"]["s"]["done"] is True
+
+
+@pytest.mark.slow
+def test_quickstart_end_to_end_and_rerun_skips(tmp_path, default_checkpoint):
+    output = tmp_path / "quickstart"
+    first = subprocess.run([sys.executable, "-m", "swirl", "quickstart", "--output", str(output)],
+                           capture_output=True, text=True, timeout=2400)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for name in ("config.yaml", "run_state.json", "round-1/trajectories.jsonl", "round-1/judged.jsonl",
+                 "round-1/filtered.jsonl", "round-1/split/steps.parquet", "round-1/train/final/model.safetensors",
+                 "eval/metrics.json", "eval/results.md", "report.html"):
+        assert (output / name).is_file(), name
+    assert "base vs trained" in first.stderr
+    metrics = json.loads((output / "eval" / "metrics.json").read_text())
+    assert set(metrics["results"]) == {"base", "round-1"}
+    state = json.loads((output / "run_state.json").read_text())["stages"]
+    assert all(entry["done"] for entry in state.values()) and len(state) == 6
+
+    second = subprocess.run([sys.executable, "-m", "swirl", "quickstart", "--output", str(output)],
+                            capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stderr.count("unchanged, skipped") == 6
