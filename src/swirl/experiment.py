@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swirl.errors import SwirlError
 from swirl.filtering import STRATEGIES
+from swirl.training.settings import TrainOptions
 from swirl.yamlfile import load_config_file
 
 
@@ -60,27 +61,9 @@ class FilterSection(Section):
     strategy: str = "process"
 
 
-class TrainSection(Section):
-    algo: Literal["swirl", "sft"] = "swirl"
+class TrainSection(TrainOptions):
     judge: str | None = None
     """Reward model; defaults to the judge section's model."""
-    num_generations: int = Field(4, ge=2)
-    learning_rate: float = Field(1e-5, gt=0)
-    batch_size: int = Field(4, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_steps: int = -1
-    epochs: float = Field(1.0, gt=0)
-    kl_coef: float = Field(0.0, ge=0)
-    temperature: float = Field(1.0, gt=0)
-    max_prompt_tokens: int = Field(2048, ge=16)
-    max_completion_tokens: int = Field(128, ge=1)
-    lora: bool = False
-    save_steps: int = Field(50, ge=1)
-    report_to: list[str] = Field(default_factory=list)
-    bf16: bool = False
-    use_vllm: bool = False
-    vllm_mode: Literal["server", "colocate"] = "colocate"
-    vllm_server_base_url: str | None = None
 
 
 class Benchmark(Section):

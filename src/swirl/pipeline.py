@@ -137,8 +137,19 @@ def validate(config: ExperimentConfig) -> None:
             raise SwirlError(f"eval benchmark {benchmark.name}: file not found: {benchmark.path}")
 
 
-def run_experiment(config: ExperimentConfig, directory: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) every stage; return the evaluation metrics."""
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    directory: Path,
+    log: Callable[[str], None] = print,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) every stage; return the evaluation metrics.
+
+    ``progress(name, done, total)`` is called as long stages advance.
+    """
     validate(config)
     directory.mkdir(parents=True, exist_ok=True)
     write_atomically(directory / "config.yaml", [dump_experiment(config)])
@@ -148,9 +159,11 @@ def run_experiment(config: ExperimentConfig, directory: Path, log: Callable[[str
     policy = config.policy.model
     trained: list[tuple[str, str]] = []
     for round_index in range(1, config.rounds + 1):
-        upstream, policy = _run_round(config, directory, state, tasks, corpus, round_index, policy, upstream, log)
+        upstream, policy = _run_round(
+            config, directory, state, tasks, corpus, round_index, policy, upstream, log, progress
+        )
         trained.append((f"round-{round_index}", policy))
-    metrics = _run_eval(config, directory, state, trained, upstream, log)
+    metrics = _run_eval(config, directory, state, trained, upstream, log, progress)
 
     from swirl.report import write_report
 
@@ -169,6 +182,7 @@ def _run_round(
     policy: str,
     upstream: str,
     log: Callable[[str], None],
+    progress: ProgressCallback | None,
 ) -> tuple[str, str]:
     from swirl import stages
 
@@ -179,9 +193,9 @@ def _run_round(
 
     generate_hash = content_hash(upstream, policy, config.policy, config.generate, config.seed + round_index)
     run_stage(state, Stage(f"{key}/generate", generate_hash, [trajectories], lambda: stages.generate(
-        config, tasks, corpus, policy, config.seed + round_index, trajectories)), log)
+        config, tasks, corpus, policy, config.seed + round_index, trajectories, progress)), log)
     judge_hash = content_hash(generate_hash, config.judge)
-    run_stage(state, Stage(f"{key}/judge", judge_hash, [judged], lambda: stages.judge(config, trajectories, judged)), log)
+    run_stage(state, Stage(f"{key}/judge", judge_hash, [judged], lambda: stages.judge(config, trajectories, judged, progress)), log)
     filter_hash = content_hash(judge_hash, config.filter)
     run_stage(state, Stage(f"{key}/filter", filter_hash, [kept], lambda: stages.filter(config, judged, kept, log)), log)
     split_hash = content_hash(filter_hash)
@@ -199,6 +213,7 @@ def _run_eval(
     trained: list[tuple[str, str]],
     upstream: str,
     log: Callable[[str], None],
+    progress: ProgressCallback | None,
 ) -> dict[str, Any]:
     from swirl import stages
 
@@ -209,5 +224,5 @@ def _run_eval(
     models = [("base", config.policy.model), *trained]
     eval_hash = content_hash(upstream, models, config.eval, config.judge, config.seed,
                              [file_hash(b.path) for b in config.eval.benchmarks])
-    run_stage(state, Stage("eval", eval_hash, [eval_dir], lambda: stages.evaluate(config, models, eval_dir)), log)
+    run_stage(state, Stage("eval", eval_hash, [eval_dir], lambda: stages.evaluate(config, models, eval_dir, progress)), log)
     return json.loads((eval_dir / "metrics.json").read_text())

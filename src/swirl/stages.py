@@ -13,12 +13,33 @@ from swirl.errors import SwirlError
 from swirl.experiment import ExperimentConfig
 from swirl.records import Task
 
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _counter(progress: ProgressCallback | None, name: str, total: int, start: int = 0) -> Callable[[int], None]:
+    """An ``on_progress(n)`` callback that reports running totals to ``progress``."""
+    done = [start]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(name, done[0], total)
+
+    advance(0)
+    return advance
+
 
 def generate(
-    config: ExperimentConfig, tasks: list[Task], corpus: list[Task], policy: str, seed: int, output: Path
+    config: ExperimentConfig,
+    tasks: list[Task],
+    corpus: list[Task],
+    policy: str,
+    seed: int,
+    output: Path,
+    progress: ProgressCallback | None = None,
 ) -> None:
     from swirl.backends import make_backend
-    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories
     from swirl.models import parse_model_ref
     from swirl.records import SamplingSettings
     from swirl.rollout import RolloutSettings
@@ -34,28 +55,22 @@ def generate(
     tools = ToolSettings(tools=section.tools, corpus=section.corpus, search_top_k=section.search_top_k)
     reference = parse_model_ref(policy)
     backend = make_backend(reference, config.policy.backend, batch_size=config.policy.batch_size)
+    total = len(tasks) * section.num_trajectories
+    advance = _counter(progress, f"{output.parent.name} generate", total, len(existing_trajectories(output)))
     try:
         generate_trajectories(
-            tasks, backend, settings, tools, output, model_name=reference.name, corpus_tasks=corpus
+            tasks, backend, settings, tools, output, model_name=reference.name, corpus_tasks=corpus,
+            on_progress=advance,
         )
     finally:
         backend.close()
 
 
-def process_judge_for(reference: str, mode: str, backend: str, tasks: list[Task]):
-    """The process judge named by ``reference`` ('reference' = the gold-guided judge)."""
+def judge(
+    config: ExperimentConfig, trajectories_path: Path, output: Path, progress: ProgressCallback | None = None
+) -> None:
     from swirl.backends import make_backend
-    from swirl.judges.process import LLMProcessJudge
-    from swirl.judges.reference import ReferenceJudge
-    from swirl.models import parse_model_ref
-
-    if reference == "reference":
-        return ReferenceJudge.for_tasks(tasks)
-    return LLMProcessJudge(make_backend(parse_model_ref(reference), backend), mode=mode, name=reference)
-
-
-def judge(config: ExperimentConfig, trajectories_path: Path, output: Path) -> None:
-    from swirl.backends import make_backend
+    from swirl.judges import make_process_judge
     from swirl.judges.outcome import OutcomeJudge
     from swirl.judging import judge_trajectories, read_trajectories
     from swirl.models import parse_model_ref
@@ -63,9 +78,11 @@ def judge(config: ExperimentConfig, trajectories_path: Path, output: Path) -> No
     trajectories = read_trajectories(trajectories_path)
     tasks = list({t.task.id: t.task for t in trajectories}.values())
     section = config.judge
-    process = process_judge_for(section.model, section.mode, section.backend, tasks)
+    process = make_process_judge(section.model, tasks, mode=section.mode, backend=section.backend, seed=config.seed)
     grader = make_backend(parse_model_ref(section.outcome_model), section.backend) if section.outcome_model else None
-    judge_trajectories(trajectories, process, OutcomeJudge(grader), output)
+    done = len(read_trajectories(output)) if output.exists() else 0
+    advance = _counter(progress, f"{output.parent.name} judge", len(trajectories), done)
+    judge_trajectories(trajectories, process, OutcomeJudge(grader), output, on_progress=advance)
 
 
 def filter(config: ExperimentConfig, judged: Path, output: Path, log: Callable[[str], None]) -> None:
@@ -111,7 +128,9 @@ def train(config: ExperimentConfig, split_dir: Path, output: Path, policy: str, 
     run_training(settings, resume=resume and latest_checkpoint(output) is not None)
 
 
-def evaluate(config: ExperimentConfig, models: list[tuple[str, str]], output: Path) -> None:
+def evaluate(
+    config: ExperimentConfig, models: list[tuple[str, str]], output: Path, progress: ProgressCallback | None = None
+) -> None:
     from swirl.evaluation.harness import EvalSettings
     from swirl.evaluation.harness import evaluate as run_evaluation
 
@@ -135,5 +154,6 @@ def evaluate(config: ExperimentConfig, models: list[tuple[str, str]], output: Pa
             judge_mode=config.judge.mode,
             grader=section.grader,
             bootstrap=section.bootstrap,
-        )
+        ),
+        on_progress=(lambda name, done, total: progress(f"eval {name}", done, total)) if progress else None,
     )

@@ -32,11 +32,15 @@ def main(
 ) -> None:
     """Step-Wise Reinforcement Learning (SWiRL) for multi-step reasoning and tool use."""
     import logging
+    import warnings
 
     from rich.logging import RichHandler
 
+    # Deprecation chatter of the training stack is not actionable for a swirl user.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
     logging.basicConfig(
-        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
+        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False, level=logging.WARNING)]
     )
 
 

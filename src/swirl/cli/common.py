@@ -91,3 +91,16 @@ def progress_bar(description: str = "") -> Progress:
 
 def split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+class ProgressBoard:
+    """``board(name, done, total)`` keeps one bar per name on a live rich progress display."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if name not in self.bars:
+            self.bars[name] = self.progress.add_task(name, total=total, rate="")
+        self.progress.update(self.bars[name], completed=done, total=total)

@@ -31,8 +31,9 @@ def judge(
 ) -> None:
     """Label every step with a process judge and every trajectory with an outcome judge."""
     from swirl.backends import make_backend
+    from swirl.judges import REFERENCE, make_process_judge
     from swirl.judges.outcome import OutcomeJudge
-    from swirl.judges.process import MODES, LLMProcessJudge
+    from swirl.judges.process import MODES
     from swirl.judges.reference import ReferenceJudge
     from swirl.judging import calibrate as run_calibration
     from swirl.judging import judge_trajectories, read_trajectories
@@ -49,10 +50,7 @@ def judge(
     against_labels = None
     if against is not None:
         against_labels = {t.id: [j.verdict for j in t.step_judgements or []] for t in read_trajectories(against)}
-    if reference:
-        process_judge = ReferenceJudge.for_tasks(tasks)
-    else:
-        process_judge = LLMProcessJudge(make_backend(parse_model_ref(model), backend), mode=mode, name=model, seed=seed)
+    process_judge = make_process_judge(REFERENCE if reference else model, tasks, mode=mode, backend=backend, seed=seed)
     grader = make_backend(parse_model_ref(outcome_model), backend) if outcome_model else None
     outcome_judge = OutcomeJudge(grader)
 

@@ -1,1 +1,33 @@
 """Judges: process (step) judges, outcome judges and their metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from swirl.judges.base import ProcessJudge
+from swirl.records import Task
+
+REFERENCE = "reference"
+
+
+def make_process_judge(
+    reference: str,
+    tasks: Sequence[Task],
+    *,
+    mode: str = "score",
+    backend: str = "auto",
+    seed: int = 0,
+    max_retries: int = 6,
+) -> ProcessJudge:
+    """The process judge named by ``reference``: ``reference`` for the gold-guided judge
+    (its search index built over ``tasks``), else a model reference for the LLM judge."""
+    from swirl.judges.process import LLMProcessJudge
+    from swirl.judges.reference import ReferenceJudge
+
+    if reference == REFERENCE:
+        return ReferenceJudge.for_tasks(tasks)
+    from swirl.backends import make_backend
+    from swirl.models import parse_model_ref
+
+    engine = make_backend(parse_model_ref(reference), backend, max_retries=max_retries)
+    return LLMProcessJudge(engine, mode=mode, name=reference, seed=seed)

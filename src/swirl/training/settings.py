@@ -16,19 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 ALGORITHMS = ("swirl", "sft")
 
 
-class TrainSettings(BaseModel):
+class TrainOptions(BaseModel):
+    """The knobs of a training run, shared by `swirl train` and the `train` section of `swirl run`."""
+
     model_config = ConfigDict(extra="forbid")
 
     algo: Literal["swirl", "sft"] = "swirl"
-    input: Path
-    output: Path
-    model: str = "default"
-    judge: str = "default"
-    """Process judge (the reward model R(a|s)): a model reference, or ``reference`` for the gold-guided judge."""
-    judge_mode: Literal["score", "generate"] = "score"
-    judge_backend: str = "auto"
-    judge_retries: int = Field(6, ge=0)
-    """Retries of a failed judge request (HTTP judges) before the run stops."""
     num_generations: int = Field(4, ge=2)
     """G: fresh actions sampled per state."""
     learning_rate: float = Field(1e-5, gt=0)
@@ -47,7 +40,6 @@ class TrainSettings(BaseModel):
     lora: bool = False
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
-    seed: int = 0
     save_steps: int = Field(50, ge=1)
     save_total_limit: int = Field(2, ge=1)
     logging_steps: int = Field(1, ge=1)
@@ -58,6 +50,21 @@ class TrainSettings(BaseModel):
     use_vllm: bool = False
     vllm_mode: Literal["server", "colocate"] = "colocate"
     vllm_server_base_url: str | None = None
+
+
+class TrainSettings(TrainOptions):
+    """A complete training run: the options plus data, policy and reward model."""
+
+    input: Path
+    output: Path
+    model: str = "default"
+    judge: str = "default"
+    """Process judge (the reward model R(a|s)): a model reference, or ``reference`` for the gold-guided judge."""
+    judge_mode: Literal["score", "generate"] = "score"
+    judge_backend: str = "auto"
+    judge_retries: int = Field(6, ge=0)
+    """Retries of a failed judge request (HTTP judges) before the run stops."""
+    seed: int = 0
     limit: int = Field(0, ge=0)
     """Train on the first N states only (0 = all)."""
 

@@ -98,15 +98,12 @@ def load_policy(reference: str, bf16: bool = False):
 
 
 def make_judge(settings: TrainSettings, tasks: Sequence[Task]) -> ProcessJudge:
-    from swirl.judges.process import LLMProcessJudge
-    from swirl.judges.reference import ReferenceJudge
+    from swirl.judges import make_process_judge
 
-    if settings.judge == "reference":
-        return ReferenceJudge.for_tasks(tasks)
-    from swirl.backends import make_backend
-
-    backend = make_backend(parse_model_ref(settings.judge), settings.judge_backend, max_retries=settings.judge_retries)
-    return LLMProcessJudge(backend, mode=settings.judge_mode, name=settings.judge)
+    return make_process_judge(
+        settings.judge, tasks, mode=settings.judge_mode, backend=settings.judge_backend,
+        seed=settings.seed, max_retries=settings.judge_retries,
+    )
 
 
 def kept_length(ids: list[int], tokenizer: Any, stops: Sequence[str]) -> int:
