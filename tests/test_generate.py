@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -48,15 +49,17 @@ def test_generate_three_questions_two_trajectories(tmp_path, data_dir, dataset, 
 
 
 @pytest.mark.slow
-def test_resume_after_kill_gives_exactly_the_expected_set(tmp_path, data_dir, default_checkpoint):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_resume_after_kill_gives_exactly_the_expected_set(tmp_path, data_dir, default_checkpoint, seed):
     output = tmp_path / "trajectories.jsonl"
     args = ["--input", str(data_dir / "gsm8k" / "test_sample500.jsonl"), "--limit", "4", "-n", "2",
             "--output", str(output), *FAST]
     process = subprocess.Popen([sys.executable, "-m", "swirl", "generate", *args, "--config", str(_max_live_config(tmp_path))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stop_at = random.Random(seed).randint(1, 6)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
-        if output.exists() and output.read_text().count("\n") >= 2:
+        if output.exists() and output.read_text().count("\n") >= stop_at:
             break
         time.sleep(0.2)
     os.kill(process.pid, signal.SIGKILL)

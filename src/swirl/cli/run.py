@@ -43,7 +43,7 @@ def run(
 def quickstart(
     output: Path = typer.Option(Path("experiments/quickstart"), "--output", "-o", help="Experiment directory."),
 ) -> None:
-    """Run a small built-in experiment on the embedded model (about 15 minutes on a 2-core CPU)."""
+    """Run a small built-in experiment on the embedded model (about 12 minutes on a 2-core CPU)."""
     from swirl.experiment import load_experiment
     from swirl.pipeline import run_experiment
 
