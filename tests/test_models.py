@@ -47,7 +47,7 @@ def test_conversion_into_empty_cache(tmp_path, monkeypatch):
     ref = parse_model_ref("default")
     assert not models.is_converted(Path(ref.location))
     target = models.hf_checkpoint(ref)
-    assert target.parent.parent == tmp_path / "models"
+    assert target.parent == tmp_path / "models"
     assert models.is_converted(Path(ref.location))
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".partial-")]
 
