@@ -94,5 +94,9 @@ class LlamaCppBackend(Backend):
         return results
 
     def close(self) -> None:
-        self.llm.close()
+        # Drop the engine now: left to interpreter shutdown, llama-cpp-python's __del__
+        # fails noisily once its native library is already unloaded.
+        llm = self.__dict__.pop("llm", None)
+        if llm is not None:
+            llm.close()
 
