@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from trajectory_factory import scripted_trajectories
+from trajectory_factory import gold_then_wrong, scripted_trajectories
 from typer.testing import CliRunner
 
 from swirl.cli import app
@@ -19,20 +19,10 @@ from swirl.tasks import load_tasks
 runner = CliRunner()
 
 
-def math_script(task, sample, step):
-    # Sample 0 follows the gold solution; sample 1 makes one wrong call, then answers wrongly.
-    calculations = task.calculations
-    if sample == 0:
-        if step < len(calculations):
-            return f"Next: <math_exp>{calculations[step].expression}</math_exp>"
-        return f"So <answer>{task.answer}</answer>"
-    return "<math_exp>1+1</math_exp>" if step == 0 else "<answer>-1</answer>"
-
-
 @pytest.fixture(scope="module")
 def trajectories(data_dir):
     tasks = [t for t in load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=20) if 1 <= len(t.calculations) <= 3][:4]
-    return scripted_trajectories(tasks, math_script, num_trajectories=2)
+    return scripted_trajectories(tasks, gold_then_wrong, num_trajectories=2)
 
 
 @pytest.fixture(scope="module")

@@ -30,3 +30,17 @@ def scripted_trajectories(tasks: list[Task], script, num_trajectories: int = 1) 
         RolloutSettings(num_trajectories=num_trajectories, max_live=1), finished.append, model_name="scripted",
     )
     return finished
+
+
+def gold_action(task: Task, step: int) -> str:
+    """The action that follows the gold solution: its next calculation, then the answer."""
+    if step < len(task.calculations):
+        return f"Next: <math_exp>{task.calculations[step].expression}</math_exp>"
+    return f"So <answer>{task.answer}</answer>"
+
+
+def gold_then_wrong(task: Task, sample: int, step: int) -> str:
+    """Sample 0 follows the gold solution; other samples make one wrong call, then answer wrongly."""
+    if sample == 0:
+        return gold_action(task, step)
+    return "<math_exp>1+1</math_exp>" if step == 0 else "<answer>-1</answer>"

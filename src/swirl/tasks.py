@@ -60,12 +60,17 @@ class _HotpotHFRecord(BaseModel):
     context: _HFContext
 
 
-class _HotpotOriginalRecord(BaseModel):
-    id: str = Field(alias="_id")
+class _TitledContextRecord(BaseModel):
+    """Original HotpotQA and 2Wiki share this shape: context as [title, sentences] pairs."""
+
     question: str
     answer: str
     supporting_facts: list[tuple[str, int]]
     context: list[tuple[str, list[str]]]
+
+
+class _HotpotOriginalRecord(_TitledContextRecord):
+    id: str = Field(alias="_id")
 
 
 class _MusiqueParagraph(BaseModel):
@@ -82,12 +87,8 @@ class _MusiqueRecord(BaseModel):
     paragraphs: list[_MusiqueParagraph]
 
 
-class _TwoWikiRecord(BaseModel):
+class _TwoWikiRecord(_TitledContextRecord):
     id: str
-    question: str
-    answer: str
-    supporting_facts: list[tuple[str, int]]
-    context: list[tuple[str, list[str]]]
 
 
 class _GenericPassage(BaseModel):

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from trajectory_factory import scripted_trajectories
+from trajectory_factory import gold_then_wrong, scripted_trajectories
 
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
@@ -40,17 +40,11 @@ def lines(path):
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-def gold_script(task, sample, step):
-    if sample == 0 and step < len(task.calculations):
-        return f"<math_exp>{task.calculations[step].expression}</math_exp>"
-    return f"<answer>{task.answer if sample == 0 else -1}</answer>"
-
-
 @pytest.fixture(scope="module")
 def trajectories_file(data_dir, tmp_path_factory):
     tasks = load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=150)
     path = tmp_path_factory.mktemp("crash") / "trajectories.jsonl"
-    path.write_text("".join(t.model_dump_json() + "\n" for t in scripted_trajectories(tasks, gold_script, 2)))
+    path.write_text("".join(t.model_dump_json() + "\n" for t in scripted_trajectories(tasks, gold_then_wrong, 2)))
     return path
 
 
@@ -93,7 +87,7 @@ def test_train_killed_then_resumed(tmp_path, data_dir, default_checkpoint):
     from swirl.splitting import save_steps, split_trajectories
 
     tasks = [t for t in load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=30) if len(t.calculations) == 1][:2]
-    save_steps(split_trajectories(scripted_trajectories(tasks, gold_script)), tmp_path / "split")
+    save_steps(split_trajectories(scripted_trajectories(tasks, gold_then_wrong)), tmp_path / "split")
     output = tmp_path / "train"
     args = ["train", "--input", str(tmp_path / "split"), "--output", str(output), "--judge", "reference",
             "--max-steps", "4", "-G", "2", "--batch-size", "2", "--max-completion-tokens", "16", "--save-steps", "1"]

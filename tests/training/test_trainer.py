@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from trajectory_factory import scripted_trajectories
+from trajectory_factory import gold_then_wrong, scripted_trajectories
 
 from swirl.errors import SwirlError
 from swirl.splitting import save_steps, split_trajectories
@@ -15,17 +15,11 @@ from swirl.training.settings import TrainSettings
 from swirl.training.trainer import METRICS_FILE, build_trainer, kept_length, train
 
 
-def gold_script(task, sample, step):
-    if step < len(task.calculations):
-        return f"Next: <math_exp>{task.calculations[step].expression}</math_exp>"
-    return f"So <answer>{task.answer}</answer>"
-
-
 @pytest.fixture(scope="module")
 def split_dir(data_dir, tmp_path_factory):
     tasks = [t for t in load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=30) if len(t.calculations) == 1][:3]
     directory = tmp_path_factory.mktemp("split")
-    save_steps(split_trajectories(scripted_trajectories(tasks, gold_script)), directory)
+    save_steps(split_trajectories(scripted_trajectories(tasks, gold_then_wrong)), directory)
     return directory
 
 
