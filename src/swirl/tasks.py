@@ -60,17 +60,12 @@ class _HotpotHFRecord(BaseModel):
     context: _HFContext
 
 
-class _TitledContextRecord(BaseModel):
-    """Original HotpotQA and 2Wiki share this shape: context as [title, sentences] pairs."""
-
+class _HotpotOriginalRecord(BaseModel):
+    id: str = Field(alias="_id")
     question: str
     answer: str
     supporting_facts: list[tuple[str, int]]
     context: list[tuple[str, list[str]]]
-
-
-class _HotpotOriginalRecord(_TitledContextRecord):
-    id: str = Field(alias="_id")
 
 
 class _MusiqueParagraph(BaseModel):
@@ -87,8 +82,12 @@ class _MusiqueRecord(BaseModel):
     paragraphs: list[_MusiqueParagraph]
 
 
-class _TwoWikiRecord(_TitledContextRecord):
+class _TwoWikiRecord(BaseModel):
     id: str
+    question: str
+    answer: str
+    supporting_facts: list[tuple[str, int]]
+    context: list[tuple[str, list[str]]]
 
 
 class _GenericPassage(BaseModel):
