@@ -30,6 +30,7 @@ from typing import Any
 from swirl.errors import SwirlError
 from swirl.experiment import ExperimentConfig, dump_experiment
 from swirl.jsonl import write_atomically
+from swirl.progress import ProgressCallback
 from swirl.records import Task
 
 STATE_FILE = "run_state.json"
@@ -135,9 +136,6 @@ def validate(config: ExperimentConfig) -> None:
     for benchmark in config.eval.benchmarks:
         if not benchmark.path.is_file():
             raise SwirlError(f"eval benchmark {benchmark.name}: file not found: {benchmark.path}")
-
-
-ProgressCallback = Callable[[str, int, int], None]
 
 
 def run_experiment(

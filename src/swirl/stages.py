@@ -11,22 +11,8 @@ from pathlib import Path
 
 from swirl.errors import SwirlError
 from swirl.experiment import ExperimentConfig
+from swirl.progress import ProgressCallback, counter
 from swirl.records import Task
-
-ProgressCallback = Callable[[str, int, int], None]
-
-
-def _counter(progress: ProgressCallback | None, name: str, total: int, start: int = 0) -> Callable[[int], None]:
-    """An ``on_progress(n)`` callback that reports running totals to ``progress``."""
-    done = [start]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        if progress:
-            progress(name, done[0], total)
-
-    advance(0)
-    return advance
 
 
 def generate(
@@ -56,7 +42,7 @@ def generate(
     reference = parse_model_ref(policy)
     backend = make_backend(reference, config.policy.backend, batch_size=config.policy.batch_size)
     total = len(tasks) * section.num_trajectories
-    advance = _counter(progress, f"{output.parent.name} generate", total, len(existing_trajectories(output)))
+    advance = counter(progress, f"{output.parent.name} generate", total, len(existing_trajectories(output)))
     try:
         generate_trajectories(
             tasks, backend, settings, tools, output, model_name=reference.name, corpus_tasks=corpus,
@@ -81,7 +67,7 @@ def judge(
     process = make_process_judge(section.model, tasks, mode=section.mode, backend=section.backend, seed=config.seed)
     grader = make_backend(parse_model_ref(section.outcome_model), section.backend) if section.outcome_model else None
     done = len(read_trajectories(output)) if output.exists() else 0
-    advance = _counter(progress, f"{output.parent.name} judge", len(trajectories), done)
+    advance = counter(progress, f"{output.parent.name} judge", len(trajectories), done)
     judge_trajectories(trajectories, process, OutcomeJudge(grader), output, on_progress=advance)
 
 

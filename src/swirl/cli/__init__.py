@@ -6,13 +6,60 @@ only wires them together and holds the verbs too small to deserve a file.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from swirl import __version__
-from swirl.cli.common import console, fail
+from swirl.cli.common import console, fail, print_error
+
+VERB_ORDER = ("data", "generate", "judge", "filter", "split", "train", "eval", "report", "run", "quickstart", "models")
+"""How `swirl --help` lists the verbs: the pipeline's order, then the helpers."""
+
+
+# click >= 8.2 raises this for a bare `swirl`; older versions print the help and exit themselves.
+_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (click.UsageError,), {}))
+
+
+class _SwirlGroup(TyperGroup):
+    """Lists verbs in pipeline order and turns every usage error into one line and a non-zero exit."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {verb: position for position, verb in enumerate(VERB_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS_IS_HELP as error:
+            # Typer's help renderer prints the page itself; a plain-text formatter returns it.
+            text = error.ctx.get_help() if error.ctx else ""
+            if text:
+                click.echo(text)
+            sys.exit(0)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx else "swirl"
+            print_error(f"{error.format_message()} (see '{where} --help')")
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            print_error(error.format_message())
+            sys.exit(error.exit_code)
+        except click.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="swirl",
+    cls=_SwirlGroup,
     help="Step-Wise Reinforcement Learning (SWiRL): synthetic multi-step tool-use data, then step-wise RL.",
     no_args_is_help=True,
     add_completion=False,
@@ -63,27 +110,4 @@ def models() -> None:
     typer.echo(f"  hf checkpoint: {converted_checkpoint_dir(Path(gguf))} ({'cached' if cached else 'not cached yet; built on first use'})")
 
 
-def _not_implemented(verb: str) -> None:
-    fail(f"'swirl {verb}' is not implemented yet", code=3)
-
-
-def _register() -> None:
-    from swirl.cli import eval, filter_split, generate, judge, report, run, train  # noqa: F401  (modules register their commands)
-
-    for verb, summary in {
-        "judge": "Label every step with a process judge and every trajectory with an outcome judge.",
-        "filter": "Keep trajectories by a filtering strategy (none, process, outcome, process+outcome).",
-        "split": "Split trajectories into one (state, action) sub-trajectory per step.",
-        "train": "Step-wise RL (or SFT) on the split sub-trajectories.",
-        "eval": "Multi-step tool-use evaluation of one or more models on benchmarks.",
-        "report": "Write a static HTML report of an experiment directory.",
-        "run": "Run a whole experiment from one YAML file.",
-        "quickstart": "Run a small built-in experiment on the embedded model.",
-    }.items():
-        if verb not in {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}:
-            app.command(name=verb, help=summary + " (not implemented yet)", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(
-                lambda verb=verb: _not_implemented(verb)
-            )
-
-
-_register()
+from swirl.cli import eval, filter_split, generate, judge, report, run, train  # noqa: E402,F401  (they register their verbs)

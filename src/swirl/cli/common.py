@@ -1,4 +1,4 @@
-"""Pieces every `swirl` command shares: the `--config` option, error reporting, progress bars.
+"""Pieces every `swirl` command shares: the `--config` option, one-line errors, the progress display.
 
 ``--config FILE.yaml`` fills a command's option defaults from the file (keys are the
 option names, with ``-`` or ``_``); options given on the command line still win.
@@ -8,15 +8,21 @@ Unknown keys and malformed files are one-line errors.
 from __future__ import annotations
 
 import functools
+import math
 import sys
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+from rich.text import Text
 
 from swirl.errors import SwirlError
 from swirl.yamlfile import load_config_file
@@ -55,8 +61,13 @@ ConfigOption = typer.Option(
 )
 
 
+def print_error(message: str) -> None:
+    """One line on stderr: ``error: <message>``, never wrapped, whatever the terminal width."""
+    console.print(Text.assemble(("error:", "bold red"), " ", " ".join(message.split())), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -76,31 +87,81 @@ def reports_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def progress_bar(description: str = "") -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 def split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
-class ProgressBoard:
-    """``board(name, done, total)`` keeps one bar per name on a live rich progress display."""
+PLAIN_PROGRESS_INTERVAL_S = 30.0
+"""Seconds between plain progress lines when the output is not a terminal."""
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.bars: dict[str, Any] = {}
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.2f}/s" if task.speed else "")
+
+
+class ProgressBoard:
+    """The progress display of every command: ``board(name, done, total)`` (a :data:`swirl.progress.ProgressCallback`).
+
+    On a terminal, one live rich bar per name. Elsewhere (a log file, CI, a notebook
+    running the command) live bars would only appear at the end, so each name gets a
+    plain line when it starts, every ``interval`` seconds and when it finishes. The
+    display starts with the first report, so an error found before any work prints
+    nothing but itself. Use it as a context manager.
+    """
+
+    def __init__(self, target: Console | None = None, interval: float = PLAIN_PROGRESS_INTERVAL_S) -> None:
+        self.console = target or console
+        self.live = self.console.is_terminal
+        self.interval = interval
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, disable=not self.live,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.last_line: dict[str, float] = {}
+        self.started = False
+
+    def __enter__(self) -> ProgressBoard:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.started:
+            self.progress.stop()
 
     def __call__(self, name: str, done: int, total: int) -> None:
-        if name not in self.bars:
-            self.bars[name] = self.progress.add_task(name, total=total, rate="")
-        self.progress.update(self.bars[name], completed=done, total=total)
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        if name not in self.tasks:
+            # Work already done (a resumed stage) is the start, not speed.
+            self.tasks[name] = self.progress.add_task(name, total=total, completed=done)
+        task_id = self.tasks[name]
+        self.progress.update(task_id, completed=done, total=total)
+        if self.live:
+            return
+        now = time.monotonic()
+        finished = done >= total
+        if name in self.last_line and not finished and now - self.last_line[name] < self.interval:
+            return
+        if finished and self.last_line.get(name) == math.inf:
+            return
+        self.last_line[name] = math.inf if finished else now
+        self.console.print(self.plain_line(self.progress.tasks[task_id]), highlight=False, markup=False, soft_wrap=True)
+
+    @staticmethod
+    def plain_line(task: Task) -> str:
+        total = task.total or 0
+        parts = [f"{task.description}: {int(task.completed)}/{int(total)}"]
+        if total:
+            parts[0] += f" ({task.completed / total:.0%})"
+        if task.speed:
+            parts.append(f"{task.speed:.2f}/s")
+        parts.append(f"elapsed {_duration(task.elapsed)}")
+        if task.time_remaining is not None and not task.finished:
+            parts.append(f"about {_duration(task.time_remaining)} left")
+        return ", ".join(parts)
+
+
+def _duration(seconds: float | None) -> str:
+    return str(timedelta(seconds=int(seconds or 0)))

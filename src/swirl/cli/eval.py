@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors, split_list
+from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
 
 
 @app.command(name="eval")
@@ -34,8 +34,6 @@ def eval_command(
     config: Path = ConfigOption,
 ) -> None:
     """Multi-step tool-use evaluation of one or more models on benchmarks, with 95% bootstrap intervals."""
-    from rich.progress import TaskID
-
     from swirl.evaluation import EvalSettings, evaluate
     from swirl.evaluation.outputs import cross_task_table
 
@@ -58,23 +56,8 @@ def eval_command(
         grader=grader or None,
         bootstrap=bootstrap,
     )
-    # The bar starts with the first question, so that a settings error prints nothing but itself.
-    progress = progress_bar()
-    bars: dict[str, TaskID] = {}
-
-    def show(key: str, done: int, total: int) -> None:
-        if not bars:
-            progress.start()
-        if key not in bars:
-            bars[key] = progress.add_task(key, total=total, rate="")
-        progress.update(bars[key], completed=done)
-
-    try:
-        result = evaluate(settings, on_progress=show)
-    finally:
-        if bars:
-            progress.stop()
-
+    with ProgressBoard() as board:
+        result = evaluate(settings, on_progress=board)
     header, rows = cross_task_table(result)
     table = Table(title=f"accuracy ({result['confidence']:.0%} CI)")
     for column in header:

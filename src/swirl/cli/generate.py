@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors, split_list
+from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
 
 
 @app.command()
@@ -37,8 +37,9 @@ def generate(
 ) -> None:
     """Roll out multi-step tool-use trajectories (SWiRL stage 1 data generation)."""
     from swirl.backends import make_backend
-    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories
     from swirl.models import parse_model_ref
+    from swirl.progress import counter
     from swirl.records import SamplingSettings
     from swirl.rollout import RolloutSettings
     from swirl.tasks import load_tasks
@@ -59,22 +60,11 @@ def generate(
         ref, backend, batch_size=batch_size, concurrency=concurrency, timeout=request_timeout, max_retries=retries
     )
     total = len(tasks) * num_trajectories
-    with progress_bar() as progress:
-        bar = progress.add_task("trajectories", total=total, rate="")
-
-        def advance(n: int) -> None:
-            progress.advance(bar, n)
-            elapsed = progress.tasks[bar].elapsed or 0.0
-            done = progress.tasks[bar].completed - skipped[0]
-            progress.update(bar, rate=f"{done / elapsed:.2f} traj/s" if elapsed else "")
-
-        from swirl.generate import existing_trajectories
-
-        skipped = [len({t.id for t in existing_trajectories(output)})]
-        progress.update(bar, completed=min(skipped[0], total))
+    done = len({t.id for t in existing_trajectories(output)})
+    with ProgressBoard() as board:
         summary = generate_trajectories(
             tasks, engine, settings, tool_settings, output, model_name=ref.name, corpus_tasks=split_tasks,
-            on_progress=advance,
+            on_progress=counter(board, "trajectories", total, min(done, total)),
         )
     engine.close()
     endings = ", ".join(f"{k}: {v}" for k, v in sorted(summary.terminations.items())) or "none"

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors
+from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors
 
 
 @app.command()
@@ -38,6 +38,7 @@ def judge(
     from swirl.judging import calibrate as run_calibration
     from swirl.judging import judge_trajectories, read_trajectories
     from swirl.models import parse_model_ref
+    from swirl.progress import counter
 
     if mode not in MODES:
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
@@ -54,14 +55,13 @@ def judge(
     grader = make_backend(parse_model_ref(outcome_model), backend) if outcome_model else None
     outcome_judge = OutcomeJudge(grader)
 
-    with progress_bar() as progress:
-        bar = progress.add_task("judging", total=len(trajectories), rate="")
+    ids = {t.id for t in trajectories}
+    done = sum(t.id in ids for t in read_trajectories(output)) if output.exists() else 0
+    with ProgressBoard() as board:
         summary = judge_trajectories(
             trajectories, process_judge, outcome_judge, output, chunk_size=chunk_size,
-            on_progress=lambda n: progress.advance(bar, n),
+            on_progress=counter(board, "judging", len(trajectories), done),
         )
-        progress.update(bar, completed=len(trajectories))
-
     table = Table(title=f"judged {summary.judged} trajectories ({summary.skipped} already in {output})")
     for column in ("steps", "GOOD", "BAD", "UNPARSED", "mean process score", "outcome accuracy"):
         table.add_column(column)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ProgressBoard, console, progress_bar, reports_errors
+from swirl.cli.common import ProgressBoard, console, reports_errors
 
 
 def _log(message: str) -> None:
@@ -32,8 +32,8 @@ def run(
 
     experiment = load_experiment(config)
     directory = output or Path("experiments") / experiment.name
-    with progress_bar() as progress:
-        metrics = run_experiment(experiment, directory, log=_log, progress=ProgressBoard(progress))
+    with ProgressBoard() as board:
+        metrics = run_experiment(experiment, directory, log=_log, progress=board)
     print_comparison(metrics)
     console.print(f"experiment directory: {directory}\nreport: {directory / 'report.html'}", highlight=False)
 
@@ -50,8 +50,8 @@ def quickstart(
     started = time.perf_counter()
     with resources.as_file(resources.files("swirl.data") / "quickstart.yaml") as path:
         experiment = load_experiment(path)
-    with progress_bar() as progress:
-        metrics = run_experiment(experiment, output, log=_log, progress=ProgressBoard(progress))
+    with ProgressBoard() as board:
+        metrics = run_experiment(experiment, output, log=_log, progress=board)
     print_comparison(metrics)
     minutes = (time.perf_counter() - started) / 60
     console.print(

@@ -59,6 +59,7 @@ from swirl.judges.process import MODES, LLMProcessJudge
 from swirl.judges.reference import ReferenceJudge
 from swirl.judging import judge_trajectories
 from swirl.models import ModelRef, parse_model_ref
+from swirl.progress import ProgressCallback
 from swirl.prompts import PROMPT_VERSION
 from swirl.records import SamplingSettings, Task, Trajectory
 from swirl.rollout import RolloutSettings, run_rollouts, start_trajectory
@@ -83,9 +84,6 @@ CONFIDENCE = 0.95
 # Trajectories are graded and written in chunks: one judge call covers many steps, and
 # an interruption loses at most this many finished questions.
 GRADE_CHUNK = 16
-
-ProgressCallback = Callable[[str, int, int], None]
-"""Called with ``"<label>/<benchmark>"``, questions done so far and questions in all."""
 
 
 class EvalSettings(BaseModel):
