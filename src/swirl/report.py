@@ -2,13 +2,17 @@
 
 The page works offline and from a file: CSS and JS are inlined from
 ``report_assets/``, charts are PNG data URIs, and a Content-Security-Policy lets only
-the page's own (hashed) style and script run. It shows the configuration, counts
-through the pipeline per round, training curves, evaluation metrics and charts, and a
-trajectory browser over the judged rounds and the evaluation trajectories.
+the page's own (hashed) style and script run. It leads with a summary (base vs trained
+with paired differences, the main charts), then counts through the pipeline per
+round, training curves, every evaluation metric, a trajectory browser over the judged
+rounds and the evaluation trajectories, and the configuration, collapsed.
 
-Every part is optional: an experiment still running (or a stage that failed) gets a
-"not run yet" note in that section, and an unreadable file gets its one-line error
-there, instead of no report at all.
+It reads an experiment directory of `swirl run` (``round-N/``, ``eval/``) or any
+directory holding outputs of the single commands: trajectory JSONL files (generate,
+judge, filter), split directories (``steps.jsonl``), training outputs
+(``metrics.jsonl``, ``train_summary.json``) and evaluation outputs (``metrics.json``).
+Every part is optional: a stage that has not run gets a "not run yet" note in its
+section, and an unreadable file gets its one-line error there, instead of no report.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import yaml
 
 from swirl.errors import SwirlError
+from swirl.evaluation.outputs import CHARTED_METRICS
 from swirl.filtering import STRATEGIES, keeps, strategy_table
 from swirl.jsonl import iter_json_lines, read_records, write_atomically
 from swirl.records import Trajectory
@@ -39,6 +44,17 @@ MAX_BROWSER_QUESTIONS = 500
 """Questions per browser source: keeps the page small enough for a browser on big runs."""
 
 _ROUND = re.compile(r"round-(\d+)$")
+SUMMARY_METRICS = ("accuracy", "process_score", "answered_rate")
+"""The summary's columns; every metric is in the evaluation section."""
+SEARCH_DEPTH = 3
+"""Directory levels below the report's directory searched for outputs of the single commands."""
+_NOT_OUTPUTS = re.compile(r"(checkpoint-\d+|final|runs|__pycache__|\..*)$")
+"""Directories that hold models or logs, never swirl records."""
+ACCEPTED = (
+    "an experiment directory of 'swirl run', or a directory holding outputs of the single commands: "
+    "trajectory JSONL (generate, judge, filter), a split directory (steps.jsonl), a training output "
+    "(metrics.jsonl, train_summary.json) or an evaluation output (metrics.json)"
+)
 
 
 def write_report(
@@ -57,18 +73,22 @@ def build_report(experiment_dir: Path, *, max_questions: int = MAX_BROWSER_QUEST
     """The report page of ``experiment_dir`` as one HTML string."""
     config, config_text, config_problem = _load_config(experiment_dir / "config.yaml")
     strategy = _chosen_strategy(config)
-    rounds = [_Round(path, strategy) for path in _round_dirs(experiment_dir)]
-    eval_dir = experiment_dir / "eval"
+    found = _Found(experiment_dir, strategy)
+    if config_text is None and not found.any():
+        raise SwirlError(f"{experiment_dir}: nothing to report; swirl report reads {ACCEPTED}")
+    rounds = found.rounds
     sources = [r.browser_source(max_questions) for r in rounds if r.browsable is not None]
-    sources += _eval_sources(eval_dir, max_questions)
+    for key, eval_dir in found.eval_dirs:
+        sources += _eval_sources(key, eval_dir, max_questions)
     name = config.get("name") if isinstance(config.get("name"), str) else experiment_dir.resolve().name
 
     sections = [
-        ("config", "Configuration", _config_section(config, config_text, config_problem)),
+        ("summary", "Summary", _summary_section(found.eval_dirs)),
         ("pipeline", "Pipeline", _pipeline_section(experiment_dir, rounds, strategy)),
         ("training", "Training", _training_section(rounds)),
-        ("evaluation", "Evaluation", _evaluation_section(eval_dir)),
+        ("evaluation", "Evaluation", _evaluation_section(found.eval_dirs)),
         ("browser", "Trajectories", _browser_section(sources)),
+        ("config", "Configuration", _config_section(config, config_text, config_problem)),
     ]
     return _page(name, experiment_dir, sections, {"strategy": strategy, "sources": sources})
 
@@ -122,6 +142,12 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path}: not valid JSON ({error})"
 
 
+def _first_record(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        line = next((line for line in handle if line.strip()), "{}")
+    return json.loads(line)
+
+
 def _count_lines(path: Path) -> int | None:
     if not path.is_file():
         return None
@@ -130,25 +156,51 @@ def _count_lines(path: Path) -> int | None:
 
 
 class _Round:
-    """What one ``round-N`` directory holds, read once."""
+    """One run through the stages, read once: a ``round-N`` directory, or outputs of the single commands.
 
-    def __init__(self, path: Path, strategy: str) -> None:
-        self.name = path.name
+    ``loose`` rounds hold only what was found, so absent stages are left out of their counts
+    instead of being "not run yet".
+    """
+
+    def __init__(
+        self,
+        name: str,
+        strategy: str,
+        *,
+        generated: Path | None = None,
+        judged: Path | None = None,
+        filtered: Path | None = None,
+        split: Path | None = None,
+        train: Path | None = None,
+        loose: bool = False,
+    ) -> None:
+        self.name = name
         self.strategy = strategy
+        self.loose = loose
         self.problems: list[str] = []
-        self.generated = self._trajectories(path / "trajectories.jsonl")
-        self.judged = self._trajectories(path / "judged.jsonl")
-        self.filtered_count = _count_lines(path / "filtered.jsonl")
-        self.split_count = _count_lines(path / "split" / "steps.jsonl")
-        self.train_metrics = self._metrics(path / "train" / "metrics.jsonl")
-        summary, problem = _read_json(path / "train" / "train_summary.json")
+        self.generated = self._trajectories(generated)
+        self.judged = self._trajectories(judged)
+        self.filtered_count = _count_lines(filtered) if filtered else None
+        self.split_count = _count_lines(split / "steps.jsonl") if split else None
+        self.train_metrics = self._metrics(train / "metrics.jsonl") if train else []
+        summary, problem = _read_json(train / "train_summary.json") if train else (None, None)
         self.train_summary = summary if isinstance(summary, dict) else None
         if problem:
             self.problems.append(problem)
         # The browser prefers judged trajectories: they carry verdicts and filter decisions.
         self.browsable = self.judged if self.judged is not None else self.generated
 
-    def _trajectories(self, path: Path) -> list[Trajectory] | None:
+    @classmethod
+    def of_directory(cls, path: Path, strategy: str) -> _Round:
+        """A ``round-N`` directory as `swirl run` lays it out."""
+        return cls(
+            path.name, strategy, generated=path / "trajectories.jsonl", judged=path / "judged.jsonl",
+            filtered=path / "filtered.jsonl", split=path / "split", train=path / "train",
+        )
+
+    def _trajectories(self, path: Path | None) -> list[Trajectory] | None:
+        if path is None:
+            return None
         trajectories, problem = _read_trajectories(path)
         if problem:
             self.problems.append(problem)
@@ -163,6 +215,12 @@ class _Round:
             self.problems.append(str(error))
             return []
 
+    @classmethod
+    def of_file(cls, name: str, path: Path, strategy: str) -> _Round:
+        """One trajectory file of `swirl generate`, `judge` or `filter`: judged when it carries verdicts."""
+        judged = _first_record(path).get("step_judgements") is not None
+        return cls(name, strategy, judged=path if judged else None, generated=None if judged else path, loose=True)
+
     def browser_source(self, max_questions: int) -> dict[str, Any]:
         judged = self.judged is not None
         label = f"{self.name} · {'judged' if judged else 'generated'}"
@@ -171,18 +229,81 @@ class _Round:
         return _source(self.name, label, self.browsable or [], self.strategy if judged else None, max_questions)
 
 
-def _eval_sources(eval_dir: Path, max_questions: int) -> list[dict[str, Any]]:
+def _eval_sources(key: str, eval_dir: Path, max_questions: int) -> list[dict[str, Any]]:
     sources = []
     for path in sorted((eval_dir / "trajectories").glob("*/*.jsonl")):
         trajectories, problem = _read_trajectories(path)
         if trajectories is None:
             continue
         label, benchmark = path.parent.name, path.stem
-        source = _source(f"eval/{label}/{benchmark}", f"eval · {label} · {benchmark}", trajectories, None, max_questions)
+        source = _source(f"{key}/{label}/{benchmark}", f"{key} · {label} · {benchmark}", trajectories, None, max_questions)
+        # The evaluation names each model by its label; the records hold its reference (often a path).
+        for question in source["questions"]:
+            for view in question["trajectories"]:
+                view["model"] = label
         if problem:
             source["problem"] = problem
         sources.append(source)
     return sources
+
+
+class _Found:
+    """Everything ``swirl report`` can show in a directory: rounds, evaluation directories, loose outputs."""
+
+    def __init__(self, directory: Path, strategy: str) -> None:
+        self.run_state = (directory / "run_state.json").is_file()
+        self.rounds = [_Round.of_directory(path, strategy) for path in _round_dirs(directory)]
+        self.eval_dirs: list[tuple[str, Path]] = []
+        if _is_eval_dir(directory / "eval"):
+            self.eval_dirs.append(("eval", directory / "eval"))
+        if not self.rounds and not self.eval_dirs:
+            self._search(directory, strategy)
+
+    def any(self) -> bool:
+        return self.run_state or bool(self.rounds) or bool(self.eval_dirs)
+
+    def _search(self, directory: Path, strategy: str) -> None:
+        """Outputs of the single commands, wherever the user put them (README: runs/..., kept.jsonl)."""
+        for folder in _folders(directory, SEARCH_DEPTH):
+            relative = folder.relative_to(directory).as_posix()
+            if _is_eval_dir(folder):
+                self.eval_dirs.append(("eval" if relative == "." else relative, folder))
+                continue
+            where = "" if relative == "." else relative + "/"
+            if (folder / "steps.jsonl").is_file():
+                self.rounds.append(_Round(f"{where}steps.jsonl", strategy, split=folder, loose=True))
+            if (folder / "train_summary.json").is_file() or _looks_like(folder / "metrics.jsonl", "step"):
+                self.rounds.append(_Round(relative if where else directory.resolve().name, strategy, train=folder, loose=True))
+            for path in sorted(folder.glob("*.jsonl")):
+                if path.name != "steps.jsonl" and _looks_like(path, "steps", "task"):
+                    self.rounds.append(_Round.of_file(f"{where}{path.name}", path, strategy))
+
+
+def _folders(directory: Path, depth: int) -> Iterable[Path]:
+    yield directory
+    if depth == 0 or _is_eval_dir(directory):
+        return
+    for child in sorted(p for p in directory.iterdir() if p.is_dir() and not _NOT_OUTPUTS.match(p.name)):
+        yield from _folders(child, depth - 1)
+
+
+def _is_eval_dir(path: Path) -> bool:
+    return (path / "metrics.json").is_file() or (path / "results.md").is_file()
+
+
+def _looks_like(path: Path, *keys: str) -> bool:
+    """Whether the first record of a JSONL file is an object with ``keys``."""
+    if not path.is_file():
+        return False
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(record, dict) and all(key in record for key in keys)
+    return False
 
 
 # --- browser data -------------------------------------------------------------------------
@@ -337,9 +458,12 @@ def _config_section(config: dict[str, Any], text: str | None, problem: str | Non
     if text is None:
         return _missing("no config.yaml")
     parts = [_problems([f"config.yaml: {problem}"]) if problem else ""]
-    if config:
-        parts.append(_table(["key", "value"], _flatten(config), css="kv"))
-    parts.append(f"<details><summary>config.yaml</summary><pre>{_e(text)}</pre></details>")
+    settings = _flatten(config) if config else []
+    table = _table(["key", "value"], settings, css="kv") if settings else ""
+    parts.append(
+        f'<details class="config"><summary>config.yaml: {len(settings)} settings</summary>{table}'
+        f"<details><summary>the file</summary><pre>{_e(text)}</pre></details></details>"
+    )
     return "".join(parts)
 
 
@@ -362,9 +486,10 @@ def _pipeline_section(experiment_dir: Path, rounds: Sequence[_Round], strategy: 
                 ]
             )
         parts.append(_card("Stages (run_state.json)", _table(["stage", "status", "time"], rows, raw=True)))
-    if not rounds:
-        parts.append(_missing("no round-N directory"))
-    for round_ in rounds:
+    shown = [r for r in rounds if not r.loose or r.browsable is not None or r.split_count is not None]
+    if not shown:
+        parts.append(_missing("no round-N directory and no trajectory or split files"))
+    for round_ in shown:
         parts.append(f'<h3 id="pipeline-{_e(round_.name)}">{_e(round_.name)}</h3>{_problems(round_.problems)}')
         parts.append(f'<div class="cards">{_round_cards(round_, strategy)}</div>')
     return "".join(parts)
@@ -380,9 +505,12 @@ def _round_cards(round_: _Round, strategy: str) -> str:
             ["trajectories", len(trajectories)],
             ["steps", sum(len(t.steps) for t in trajectories)],
         ]
-    funnel.append(["judged trajectories", len(judged) if judged is not None else "not run yet"])
-    funnel.append([f"kept ({strategy})", round_.filtered_count if round_.filtered_count is not None else "not run yet"])
-    funnel.append(["sub-trajectories (split)", round_.split_count if round_.split_count is not None else "not run yet"])
+    later = [
+        ("judged trajectories", len(judged) if judged is not None else None),
+        (f"kept ({strategy})", round_.filtered_count),
+        ("sub-trajectories (split)", round_.split_count),
+    ]
+    funnel += [[stage, "not run yet" if count is None else count] for stage, count in later if count is not None or not round_.loose]
     if round_.train_summary is not None:
         funnel.append(["training steps", round_.train_summary.get("global_step", "–")])
     cards = [_card("Counts", _table(["stage", "count"], funnel, css="kv"))]
@@ -391,7 +519,8 @@ def _round_cards(round_: _Round, strategy: str) -> str:
         terminations = Counter(t.termination for t in trajectories)
         cards.append(_card("Terminations", _table(["termination", "trajectories"], terminations.most_common())))
     if judged is None:
-        cards.append(_card("Step verdicts", _missing("no judged.jsonl")))
+        if not round_.loose:
+            cards.append(_card("Step verdicts", _missing("no judged.jsonl")))
         return "".join(cards)
 
     verdicts = Counter(j.verdict for t in judged for j in t.step_judgements or [])
@@ -456,36 +585,108 @@ def _training_chart(records: Sequence[dict[str, Any]]) -> str | None:
     return _png_uri(buffer.getvalue())
 
 
-def _evaluation_section(eval_dir: Path) -> str:
+def _summary_section(eval_dirs: Sequence[tuple[str, Path]]) -> str:
+    """Base vs trained: the headline metrics with paired differences, and the main charts."""
+    parts = []
+    for key, eval_dir in eval_dirs:
+        metrics, problem = _read_json(eval_dir / "metrics.json")
+        heading = f"<h3>{_e(key)}</h3>" if len(eval_dirs) > 1 else ""
+        body = _problems([problem]) if problem else ""
+        if isinstance(metrics, dict):
+            body += _comparison_table(metrics)
+        charts = [eval_dir / f"{metric}.png" for metric in CHARTED_METRICS if (eval_dir / f"{metric}.png").is_file()]
+        body += _figures(charts)
+        parts.append(heading + (body or _missing(f"no metrics in {key}")))
+    return "".join(parts) or _missing("no evaluation yet (eval/metrics.json)")
+
+
+def _comparison_table(metrics: dict[str, Any]) -> str:
+    """A row per benchmark and model: headline metrics, and each metric's paired difference to the baseline."""
+    by_benchmark = _metric_entries(metrics.get("results"))
+    comparisons = metrics.get("comparisons") if isinstance(metrics.get("comparisons"), list) else []
+    differences = {
+        (c.get("model"), c.get("benchmark"), c.get("metric")): c
+        for c in comparisons
+        if isinstance(c, dict) and all(isinstance(c.get(k), (int, float)) for k in ("difference", "low", "high"))
+    }
+    baseline = next((c.get("baseline") for c in differences.values()), None)
+    shown = [m for m in SUMMARY_METRICS if any(m in found for labels in by_benchmark.values() for found in labels.values())]
+    compared = [m for m in shown if any(key[2] == m for key in differences)]
+    if not shown:
+        return ""
+    header = ["benchmark", "model"]
+    for metric in shown:
+        header.append(metric)
+        if metric in compared:
+            header.append(f"Δ {metric} vs {baseline}")
+    rows = []
+    for benchmark, labels in by_benchmark.items():
+        for label, found in labels.items():
+            cells = [_e(benchmark), _e(label)]
+            for metric in shown:
+                cells.append(_metric_cell(found.get(metric)))
+                if metric in compared:
+                    difference = differences.get((label, benchmark, metric))
+                    cells.append('<span class="note">baseline</span>' if label == baseline else _difference_cell(difference))
+            rows.append(cells)
+    note = (
+        f'<p class="note">mean [95% CI] over questions; Δ: mean per-question difference to {_e(baseline)} '
+        "on the same questions, with its paired bootstrap interval.</p>"
+        if compared else '<p class="note">mean [95% CI] over questions.</p>'
+    )
+    return f'<div class="table-wrap">{_table(header, rows, css="metrics", raw=True)}</div>{note}'
+
+
+def _difference_cell(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "–"
+    return (
+        f'<span class="mean">{entry["difference"]:+.3f}</span> '
+        f'<span class="ci">[{entry["low"]:+.3f}, {entry["high"]:+.3f}]</span>'
+    )
+
+
+def _figures(paths: Sequence[Path]) -> str:
+    if not paths:
+        return ""
+    figures = "".join(
+        f'<figure><img alt="{_e(p.stem)}" src="{_png_uri(p.read_bytes())}"><figcaption>{_e(p.name)}</figcaption></figure>'
+        for p in paths
+    )
+    return f'<div class="charts">{figures}</div>'
+
+
+def _evaluation_section(eval_dirs: Sequence[tuple[str, Path]]) -> str:
+    parts = []
+    for key, eval_dir in eval_dirs:
+        heading = f"<h3>{_e(key)}</h3>" if len(eval_dirs) > 1 else ""
+        parts.append(heading + _evaluation_details(eval_dir))
+    return "".join(parts) or _missing("no eval/metrics.json")
+
+
+def _evaluation_details(eval_dir: Path) -> str:
     metrics, problem = _read_json(eval_dir / "metrics.json")
-    charts = sorted(eval_dir.glob("*.png"))
     results_md = eval_dir / "results.md"
-    if metrics is None and not charts and not problem and not results_md.is_file():
-        return _missing("no eval/metrics.json")
     parts = [_problems([problem]) if problem else ""]
     if isinstance(metrics, dict):
         settings = metrics.get("settings")
         if isinstance(settings, dict) and settings:
-            parts.append(_card("Settings", _table(["key", "value"], _flatten(settings), css="kv")))
+            parts.append(f"<details><summary>settings</summary>{_table(['key', 'value'], _flatten(settings), css='kv')}</details>")
         parts.append(_metric_tables(metrics.get("results")))
-    if charts:
-        figures = "".join(
-            f'<figure><img alt="{_e(p.stem)}" src="{_png_uri(p.read_bytes())}"><figcaption>{_e(p.name)}</figcaption></figure>'
-            for p in charts
-        )
-        parts.append(f'<div class="charts">{figures}</div>')
+    # The headline charts are in the summary; any others belong here.
+    parts.append(_figures([p for p in sorted(eval_dir.glob("*.png")) if p.stem not in CHARTED_METRICS]))
     if results_md.is_file():
         text = results_md.read_text(encoding="utf-8", errors="replace")
         parts.append(f"<details><summary>results.md</summary><pre>{_e(text)}</pre></details>")
     return "".join(parts)
 
 
-def _metric_tables(results: Any) -> str:
-    """One table per benchmark: a row per model, a column per metric with its mean and interval."""
-    if not isinstance(results, dict):
-        return ""
+def _metric_entries(results: Any) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """``{benchmark: {label: {metric: entry}}}`` from metrics.json's results, keeping only well-formed entries."""
     # metrics.json: results[label][benchmark]["metrics"][metric] = {"mean", "low", "high", "n"}
     by_benchmark: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    if not isinstance(results, dict):
+        return by_benchmark
     for label, benchmarks in results.items():
         if not isinstance(benchmarks, dict):
             continue
@@ -496,16 +697,21 @@ def _metric_tables(results: Any) -> str:
             found = {m: v for m, v in values.items() if isinstance(v, dict) and isinstance(v.get("mean"), (int, float))}
             if found:
                 by_benchmark.setdefault(str(benchmark), {})[str(label)] = found
+    return by_benchmark
+
+
+def _metric_tables(results: Any) -> str:
+    """One table per benchmark: a row per model, a column per metric with its mean and interval."""
     parts = []
-    for benchmark, labels in by_benchmark.items():
+    for benchmark, labels in _metric_entries(results).items():
         metrics = list(dict.fromkeys(m for found in labels.values() for m in found))
         rows = []
         for label, found in labels.items():
             counts = [v["n"] for v in found.values() if isinstance(v.get("n"), int)]
             cells = [_e(label)] + [_metric_cell(found.get(m)) for m in metrics] + [_e(max(counts) if counts else "–")]
             rows.append(cells)
-        table = _table(["model", *metrics, "n"], rows, css="metrics", raw=True)
-        parts.append(f'<h3>{_e(benchmark)}</h3>{table}')
+        table = f'<div class="table-wrap">{_table(["model", *metrics, "n"], rows, css="metrics", raw=True)}</div>'
+        parts.append(f"<h4>{_e(benchmark)}</h4>{table}")
     return "".join(parts)
 
 

@@ -15,10 +15,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swirl.jsonl import write_atomically
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 CHARTED_METRICS = ("accuracy", "process_score")
+ZERO_MARGIN = -0.04
+"""Bottom of the chart axes: below zero, so a bar of height zero still shows."""
 
 
 def format_interval(mean: float, low: float, high: float, digits: int = 3, signed: bool = False) -> str:
@@ -127,14 +133,18 @@ def markdown_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_metric(result: dict, metric: str, path: Path) -> bool:
-    """Write the grouped bar chart of ``metric`` to ``path``; False (nothing written) when no model has it."""
+def bar_chart(result: dict, metric: str) -> Figure | None:
+    """The grouped bar chart of ``metric`` (a bar per model, a group per benchmark); None when no model has it.
+
+    Every bar carries its value as a label, and a bar of height zero is still drawn as an
+    outlined stub above the axis, so an all-zero chart reads as zeros, not as an empty plot.
+    """
     from matplotlib.figure import Figure
 
     labels, benchmarks = _labels(result), _benchmarks(result)
     entries = {(label, b): result["results"][label][b]["metrics"].get(metric) for label in labels for b in benchmarks}
     if not any(entries.values()):
-        return False
+        return None
     # A Figure on its own renders with Agg and leaves pyplot's global state alone.
     figure = Figure(figsize=(max(4.0, 1.2 + len(benchmarks) * (0.6 + 0.45 * len(labels))), 3.6))
     axes = figure.subplots()
@@ -147,12 +157,24 @@ def plot_metric(result: dict, metric: str, path: Path) -> bool:
             [cell["high"] - cell["mean"] if cell else 0.0 for cell in cells],
         ]
         positions = [x + (i - (len(labels) - 1) / 2) * width for x in range(len(benchmarks))]
-        axes.bar(positions, means, width, yerr=errors, capsize=3, label=label)
+        color = f"C{i % 10}"
+        bars = axes.bar(positions, means, width, yerr=errors, capsize=3, label=label, color=color, edgecolor=color, linewidth=1.5)
+        axes.bar_label(bars, labels=["" if math.isnan(m) else f"{m:.2f}" for m in means], padding=2, fontsize="small")
     axes.set_xticks(range(len(benchmarks)), benchmarks)
-    axes.set_ylim(0, 1.05)
+    # The axis starts a little below zero so that zero-height bars stay visible above it.
+    axes.set_ylim(ZERO_MARGIN, 1.15)
+    axes.axhline(0, color="0.6", linewidth=0.8, zorder=0.5)
     axes.set_ylabel(metric.replace("_", " "))
     axes.set_title(f"{metric.replace('_', ' ')} ({result['confidence']:.0%} CI)")
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return figure
+
+
+def plot_metric(result: dict, metric: str, path: Path) -> bool:
+    """Write :func:`bar_chart` of ``metric`` to ``path``; False (nothing written) when no model has it."""
+    figure = bar_chart(result, metric)
+    if figure is None:
+        return False
     temporary = path.with_name(f".{path.name}.partial")
     figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
     temporary.replace(path)

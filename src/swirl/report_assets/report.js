@@ -87,7 +87,8 @@
     if (step.score !== null && step.score !== undefined) head.appendChild(el("span", "score", "score " + Number(step.score).toFixed(2)));
     card.appendChild(head);
 
-    if (step.thought) card.appendChild(labelled("step-thought", "thought", step.thought));
+    // An invalid action is shown once, as written: its raw text already holds the thought.
+    if (step.thought && step.kind !== "invalid") card.appendChild(labelled("step-thought", "thought", step.thought));
     if (step.kind === "tool") {
       var call = el("span", "");
       call.appendChild(document.createTextNode((step.tool || "?") + " "));
