@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from trajectory_factory import scripted_trajectories
 from typer.testing import CliRunner
 
 from swirl.cli import app
+from swirl.errors import SwirlError
 from swirl.filtering import filter_trajectories, keeps, strategy_table
 from swirl.jsonl import read_records
 from swirl.judges.outcome import OutcomeJudge
@@ -128,6 +130,8 @@ def build_experiment(root: Path, data_dir: Path) -> dict:
                 "mean_steps": {"mean": 2.5, "n": 4}, "by_hops": {"2": 0.5}}}},
             "broken": "not a mapping",
         },
+        "comparisons": [{"model": "sft", "baseline": "base", "benchmark": "gsm8k", "metric": "accuracy",
+                         "difference": 0.25, "low": -0.25, "high": 0.75, "n": 4}],
         "version": 1,
     }
     evaluation.mkdir()
@@ -191,7 +195,7 @@ def test_report_is_self_contained(experiment):
     assert "<link" not in page
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert len(images) == 2  # the training curves and eval/accuracy.png
+    assert len(images) == 2  # the training curves and eval/accuracy.png (in the summary only)
     assert all(src.startswith("data:image/png;base64,") for src in images)
 
 
@@ -212,14 +216,35 @@ def test_injected_markup_stays_text(experiment):
     assert "Guess <b>wildly</b>." in thoughts
 
 
+SECTIONS = ["summary", "pipeline", "training", "evaluation", "browser", "config"]
+
+
+def sections(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="(\w+)"><h2>[^<]*</h2>(.*?)</section>', page, re.S))
+
+
 def test_header_and_config(experiment):
     page = experiment["html"]
     assert "<h1>gsm8k-demo</h1>" in page
-    for anchor in ("#config", "#pipeline", "#training", "#evaluation", "#browser"):
-        assert f'href="{anchor}"' in page
-    config_rows = dict(map(tuple, tables_with_header(page, "key", "value")[0][1:]))
+    # Results first, configuration last.
+    assert re.findall(r'<a href="#(\w+)">', page) == SECTIONS
+    assert list(sections(page)) == SECTIONS
+    config = sections(page)["config"]
+    assert config.startswith('<details class="config"><summary>config.yaml: 4 settings</summary>')
+    config_rows = dict(map(tuple, tables_with_header(config, "key", "value")[0][1:]))
     assert config_rows["filter.strategy"] == "process"
     assert config_rows["generate.num-trajectories"] == "2"
+
+
+def test_summary_compares_models_with_paired_differences(experiment):
+    summary = sections(experiment["html"])["summary"]
+    table = tables_with_header(summary, "benchmark", "model", "accuracy", "Δ accuracy vs base")
+    assert table == [[
+        ["benchmark", "model", "accuracy", "Δ accuracy vs base"],
+        ["gsm8k", "base", "0.250 [0.050, 0.700]", "baseline"],
+        ["gsm8k", "sft", "0.500 [0.150, 0.850]", "+0.250 [-0.250, +0.750]"],
+    ]]
+    assert re.findall(r'<img alt="([^"]+)"', summary) == ["accuracy"]
 
 
 def test_pipeline_counts(experiment):
@@ -290,7 +315,10 @@ def test_browser_data(experiment):
     round_2 = data["sources"][1]
     assert round_2["strategy"] is None and "generated" in round_2["label"]
     assert all(t["kept"] is None and t["steps"][0]["verdict"] is None for q in round_2["questions"] for t in q["trajectories"])
-    assert data["sources"][2]["total_questions"] == 4
+    evaluation = data["sources"][2]
+    assert evaluation["total_questions"] == 4
+    # Evaluation trajectories are named by the model's label, not by the reference in the records.
+    assert {t["model"] for q in evaluation["questions"] for t in q["trajectories"]} == {"sft"}
 
 
 def test_browser_caps_questions(experiment, tmp_path):
@@ -300,14 +328,61 @@ def test_browser_caps_questions(experiment, tmp_path):
     assert sources[0]["total_questions"] == 5
 
 
-def test_empty_experiment_says_not_run_yet(tmp_path):
+def test_started_experiment_says_not_run_yet(tmp_path):
     experiment = tmp_path / "fresh"
     experiment.mkdir()
+    (experiment / "config.yaml").write_text("name: fresh\n")
     page = write_report(experiment).read_text()
-    sections = re.findall(r'<section id="(\w+)"><h2>[^<]*</h2>(.*?)</section>', page, re.S)
-    assert [s for s, _ in sections] == ["config", "pipeline", "training", "evaluation", "browser"]
-    assert all("not run yet" in body for _, body in sections)
+    found = sections(page)
+    assert list(found) == SECTIONS
+    assert all("not run yet" in body for name, body in found.items() if name != "config")
     assert embedded_data(page)["sources"] == []
+
+
+def test_directory_without_outputs_says_what_it_reads(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here")
+    with pytest.raises(SwirlError, match="nothing to report; swirl report reads an experiment directory") as error:
+        write_report(tmp_path)
+    assert "trajectory JSONL" in str(error.value) and "metrics.json" in str(error.value)
+    assert not (tmp_path / "report.html").exists()
+
+
+def single_command_layout(experiment: Path, root: Path) -> Path:
+    """The files of the README's single-command examples: runs/gsm8k/..., kept.jsonl, runs/eval."""
+    round_1 = experiment / "round-1"
+    (root / "runs" / "gsm8k").mkdir(parents=True)
+    shutil.copy(round_1 / "trajectories.jsonl", root / "runs" / "gsm8k" / "trajectories.jsonl")
+    shutil.copy(round_1 / "judged.jsonl", root / "runs" / "gsm8k" / "judged.jsonl")
+    shutil.copy(round_1 / "filtered.jsonl", root / "kept.jsonl")
+    shutil.copytree(round_1 / "split", root / "runs" / "gsm8k" / "split")
+    shutil.copytree(round_1 / "train", root / "runs" / "gsm8k" / "swirl")
+    shutil.copytree(experiment / "eval", root / "runs" / "eval")
+    return root
+
+
+def test_outputs_of_single_commands_are_reported(experiment, tmp_path):
+    root = single_command_layout(experiment["dir"], tmp_path / "work")
+    page = write_report(root).read_text()
+    found = sections(page)
+    assert "not run yet" not in found["pipeline"] + found["training"] + found["evaluation"] + found["summary"]
+    headings = re.findall(r'<h3 id="pipeline-[^"]*">([^<]+)</h3>', found["pipeline"])
+    assert headings == ["kept.jsonl", "runs/gsm8k/judged.jsonl", "runs/gsm8k/trajectories.jsonl", "runs/gsm8k/split/steps.jsonl"]
+    counts = [dict(map(tuple, t[1:])) for t in tables_with_header(found["pipeline"], "stage", "count")]
+    assert counts[0] == {"questions": str(len({t.task.id for t in experiment["kept"]})),
+                         "trajectories": str(len(experiment["kept"])),
+                         "steps": str(sum(len(t.steps) for t in experiment["kept"])),
+                         "judged trajectories": str(len(experiment["kept"]))}
+    assert counts[2]["trajectories"] == "10" and "judged trajectories" not in counts[2]
+    assert counts[3] == {"sub-trajectories (split)": str(sum(len(t.steps) for t in experiment["kept"]))}
+    assert "<h3>runs/gsm8k/swirl</h3>" in found["training"] and "<img" in found["training"]
+    assert tables_with_header(found["summary"], "benchmark", "model", "accuracy", "Δ accuracy vs base")
+    keys = [s["key"] for s in embedded_data(page)["sources"]]
+    assert keys == ["kept.jsonl", "runs/gsm8k/judged.jsonl", "runs/gsm8k/trajectories.jsonl", "runs/eval/sft/gsm8k"]
+
+    # An evaluation directory on its own is a report too.
+    page = write_report(root / "runs" / "eval").read_text()
+    assert [s["key"] for s in embedded_data(page)["sources"]] == ["eval/sft/gsm8k"]
+    assert tables_with_header(sections(page)["summary"], "benchmark", "model", "accuracy", "Δ accuracy vs base")
 
 
 def test_unreadable_files_are_reported_in_place(tmp_path):

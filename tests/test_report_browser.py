@@ -9,7 +9,9 @@ messages (uncaught exceptions, CSP refusals) to stderr, and the page writes them
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -201,3 +203,67 @@ def test_screenshot_is_not_blank(experiment, tmp_path):
     assert pixels.shape[:2] == (2000, 1280)
     colors = np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)
     assert pixels.var() > 0 and len(colors) > 16
+
+
+HOTPOTQA_METRICS = [
+    "accuracy", "programmatic_accuracy", "exact_match", "f1", "process_score", "answered_rate",
+    "mean_steps", "mean_tool_calls", "invalid_action_rate",
+]
+INVALID_ACTION = "The answer is probably 42, and I will not use any tags."
+CHECKPOINT_PATH = "/checkpoints/run-7/round-1/train/final"
+# Test-only: reports each metrics table's width, its container's width and the viewport's onto <body>.
+MEASURE = (
+    "<script>var out = [];"
+    "document.querySelectorAll('table.metrics').forEach(function (t) {"
+    "  var box = t.getBoundingClientRect();"
+    "  out.push([Math.ceil(box.width), t.parentElement.clientWidth, Math.ceil(box.right), document.documentElement.clientWidth].join(','));"
+    "});"
+    "document.body.setAttribute('data-widths', out.join(' '));</script>"
+)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory, experiment):
+    """The experiment plus every HotpotQA metric for three models and an evaluated model named by its path."""
+    from trajectory_factory import scripted_trajectories
+
+    directory = Path(shutil.copytree(experiment["dir"], tmp_path_factory.mktemp("wide") / "exp"))
+    metrics_path = directory / "eval" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    entry = {m: {"mean": 0.123, "low": 0.004, "high": 0.456, "n": 200} for m in HOTPOTQA_METRICS}
+    for label in ("base", "sft", "round-1-with-a-longer-label"):
+        metrics["results"].setdefault(label, {})["hotpotqa"] = {"n": 200, "failed": 0, "failures": [], "metrics": entry}
+    metrics_path.write_text(json.dumps(metrics))
+    invalid = scripted_trajectories(experiment["math"][:1], lambda task, sample, step: INVALID_ACTION, 1)
+    records = [t.model_copy(update={"model": CHECKPOINT_PATH}).model_dump_json() + "\n" for t in invalid]
+    (directory / "eval" / "trajectories" / "swirl").mkdir()
+    (directory / "eval" / "trajectories" / "swirl" / "gsm8k.jsonl").write_text("".join(records))
+    return {"report": write_report(directory), "invalid": invalid[0]}
+
+
+def test_metric_tables_fit_a_1400px_window(wide, tmp_path):
+    page = tmp_path / "measured.html"
+    html = wide["report"].read_text()
+    # The page's CSP admits only its own script; the measuring script needs it gone.
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html).replace("</body>", MEASURE + "</body>")
+    page.write_text(html)
+    completed = chromium(tmp_path / "profile", "--window-size=1400,900", "--dump-dom", page.resolve().as_uri())
+    body = parse(completed.stdout).find_all(lambda n: n.tag == "body")[0]
+    widths = [tuple(map(int, item.split(","))) for item in body.attrs["data-widths"].split()]
+    assert len(widths) >= 3  # the summary, gsm8k and hotpotqa tables
+    assert all(viewport > 1300 for *_, viewport in widths), widths
+    for table, container, right, viewport in widths:
+        assert table <= container and right <= viewport, widths
+
+
+def test_invalid_step_is_shown_once_and_eval_header_names_the_model(wide, tmp_path):
+    trajectory = wide["invalid"]
+    fragment = "#source=eval/swirl/gsm8k&traj=" + quote(trajectory.id, safe="")
+    document, stderr = dump_dom(wide, tmp_path, fragment)
+    assert_clean(document, stderr)
+    view = document.by_class("selected")[0]
+    head = view.by_class("traj-head")[0].text
+    assert "sample 0 · swirl" in head and CHECKPOINT_PATH not in head
+    step = view.by_class("step")[0]
+    assert step.text.count(INVALID_ACTION) == 1
+    assert "no action tag" in step.by_class("step-problem")[0].text

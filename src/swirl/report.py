@@ -48,7 +48,7 @@ SUMMARY_METRICS = ("accuracy", "process_score", "answered_rate")
 """The summary's columns; every metric is in the evaluation section."""
 SEARCH_DEPTH = 3
 """Directory levels below the report's directory searched for outputs of the single commands."""
-_NOT_OUTPUTS = re.compile(r"(checkpoint-\d+|final|runs|__pycache__|\..*)$")
+_NOT_OUTPUTS = re.compile(r"(checkpoint-\d+|final|__pycache__|\..*)$")
 """Directories that hold models or logs, never swirl records."""
 ACCEPTED = (
     "an experiment directory of 'swirl run', or a directory holding outputs of the single commands: "
@@ -597,7 +597,7 @@ def _summary_section(eval_dirs: Sequence[tuple[str, Path]]) -> str:
         charts = [eval_dir / f"{metric}.png" for metric in CHARTED_METRICS if (eval_dir / f"{metric}.png").is_file()]
         body += _figures(charts)
         parts.append(heading + (body or _missing(f"no metrics in {key}")))
-    return "".join(parts) or _missing("no evaluation yet (eval/metrics.json)")
+    return "".join(parts) or _missing("no eval/metrics.json")
 
 
 def _comparison_table(metrics: dict[str, Any]) -> str:

@@ -13,11 +13,11 @@ from swirl.cli.common import ConfigOption, reports_errors
 @app.command()
 @reports_errors
 def report(
-    experiment_dir: Path = typer.Argument(..., metavar="EXPERIMENT_DIR", help="Experiment directory written by 'swirl run'."),
+    experiment_dir: Path = typer.Argument(..., metavar="EXPERIMENT_DIR", help="An experiment directory of 'swirl run', or a directory holding outputs of generate, judge, filter, split, train or eval."),
     output: Path = typer.Option(None, "--output", "-o", help="HTML file to write (default: EXPERIMENT_DIR/report.html)."),
     config: Path = ConfigOption,
 ) -> None:
-    """Write a static, self-contained HTML report of an experiment directory and print its path."""
+    """Write a static, self-contained HTML report of a directory of swirl outputs and print its path."""
     from swirl.report import write_report
 
     typer.echo(str(write_report(experiment_dir, output)))
