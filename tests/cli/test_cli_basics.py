@@ -13,11 +13,18 @@ VERBS = ["generate", "judge", "filter", "split", "train", "eval", "report", "run
 runner = CliRunner()
 
 
-def test_help_lists_every_verb():
+def test_help_lists_every_verb_in_pipeline_order_with_plain_flags():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for verb in VERBS:
-        assert verb in result.output
+    listed = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == VERBS
+    assert "  --version  Show the version and exit." in result.output
+    assert "<bool>" not in result.output and "BOOLEAN" not in result.output
+
+
+def test_bare_swirl_prints_help():
+    result = runner.invoke(app, [])
+    assert "Commands:" in result.output and "error" not in result.output
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -20,14 +19,16 @@ VERB_ORDER = ("data", "generate", "judge", "filter", "split", "train", "eval", "
 """How `swirl --help` lists the verbs: the pipeline's order, then the helpers."""
 
 
+# The click exceptions typer raises: recent typer versions vendor their own copy of click.
+_errors = sys.modules[typer.BadParameter.__module__]
 # click >= 8.2 raises this for a bare `swirl`; older versions print the help and exit themselves.
-_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (click.UsageError,), {}))
+_NO_ARGS_IS_HELP = getattr(_errors, "NoArgsIsHelpError", type("_Never", (_errors.UsageError,), {}))
 
 
 class _SwirlGroup(TyperGroup):
     """Lists verbs in pipeline order and turns every usage error into one line and a non-zero exit."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
         rank = {verb: position for position, verb in enumerate(VERB_ORDER)}
         return sorted(names, key=lambda name: rank.get(name, len(rank)))
@@ -42,16 +43,16 @@ class _SwirlGroup(TyperGroup):
             # Typer's help renderer prints the page itself; a plain-text formatter returns it.
             text = error.ctx.get_help() if error.ctx else ""
             if text:
-                click.echo(text)
+                typer.echo(text)
             sys.exit(0)
-        except click.UsageError as error:
+        except _errors.UsageError as error:
             where = error.ctx.command_path if error.ctx else "swirl"
             print_error(f"{error.format_message()} (see '{where} --help')")
             sys.exit(error.exit_code)
-        except click.ClickException as error:
+        except _errors.ClickException as error:
             print_error(error.format_message())
             sys.exit(error.exit_code)
-        except click.Abort:
+        except _errors.Abort:
             print_error("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -64,6 +65,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -93,7 +95,10 @@ def main(
 
 @app.command()
 def models() -> None:
-    """Show where the embedded default model is and whether its converted checkpoint is cached."""
+    """Show where the embedded model is and whether it is cached.
+
+    The default model is a GGUF file; its converted Hugging Face checkpoint is built once and cached.
+    """
     from pathlib import Path
 
     from swirl.errors import SwirlError

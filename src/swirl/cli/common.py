@@ -16,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -31,7 +30,7 @@ console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _apply_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+def _apply_config(ctx: typer.Context, _param: Any, value: Path | None) -> Path | None:
     if value is None:
         return value
     data = load_config_file(value)
@@ -40,7 +39,7 @@ def _apply_config(ctx: click.Context, _param: click.Parameter, value: Path | Non
     for key, item in data.items():
         name = str(key).replace("-", "_")
         if name not in options:
-            raise click.BadParameter(
+            raise typer.BadParameter(
                 f"{value}: unknown key {key!r}; known keys: {', '.join(sorted(options))}", param_hint="--config"
             )
         if isinstance(item, list) and not getattr(options[name], "multiple", False):

@@ -33,7 +33,10 @@ def eval_command(
     bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="Bootstrap resamples per confidence interval."),
     config: Path = ConfigOption,
 ) -> None:
-    """Multi-step tool-use evaluation of one or more models on benchmarks, with 95% bootstrap intervals."""
+    """Evaluate models on benchmarks, with 95% bootstrap intervals.
+
+    Multi-step tool-use inference of one or more models; the first is the baseline of paired comparisons.
+    """
     from swirl.evaluation import EvalSettings, evaluate
     from swirl.evaluation.outputs import cross_task_table
 

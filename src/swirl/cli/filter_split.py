@@ -19,7 +19,10 @@ def filter_command(
     strategy: str = typer.Option("process", "--strategy", "-s", help="none, process, outcome or process+outcome."),
     config: Path = ConfigOption,
 ) -> None:
-    """Keep trajectories by a filtering strategy, and show what each strategy would keep."""
+    """Keep trajectories by a filtering strategy.
+
+    Also shows how many trajectories and steps each strategy would keep.
+    """
     from swirl.filtering import STRATEGIES, filter_trajectories, require_judged, strategy_table
     from swirl.jsonl import write_atomically
     from swirl.judging import read_trajectories
@@ -48,7 +51,10 @@ def split(
     output: Path = typer.Option(..., "--output", "-o", help="Directory for steps.jsonl and steps.parquet."),
     config: Path = ConfigOption,
 ) -> None:
-    """Split trajectories into one (state, action) sub-trajectory per step, as a TRL-ready dataset."""
+    """Split trajectories into (state, action) rows for training.
+
+    One sub-trajectory per step, saved as a TRL-ready dataset (steps.jsonl, steps.parquet).
+    """
     from swirl.judging import read_trajectories
     from swirl.splitting import save_steps, split_trajectories
 

@@ -35,7 +35,7 @@ def generate(
     max_live: int = typer.Option(256, "--max-live", min=1, help="Trajectories in flight at once (bounds memory and work lost to an interruption)."),
     config: Path = ConfigOption,
 ) -> None:
-    """Roll out multi-step tool-use trajectories (SWiRL stage 1 data generation)."""
+    """Roll out multi-step tool-use trajectories (stage 1 data)."""
     from swirl.backends import make_backend
     from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories
     from swirl.models import parse_model_ref

@@ -29,7 +29,10 @@ def judge(
     seed: int = typer.Option(0, "--seed"),
     config: Path = ConfigOption,
 ) -> None:
-    """Label every step with a process judge and every trajectory with an outcome judge."""
+    """Label each step (process judge) and trajectory (outcome).
+
+    Every step gets a process judgement (verdict, score, rationale), every trajectory an outcome judgement.
+    """
     from swirl.backends import make_backend
     from swirl.judges import REFERENCE, make_process_judge
     from swirl.judges.outcome import OutcomeJudge

@@ -17,7 +17,10 @@ def report(
     output: Path = typer.Option(None, "--output", "-o", help="HTML file to write (default: EXPERIMENT_DIR/report.html)."),
     config: Path = ConfigOption,
 ) -> None:
-    """Write a static, self-contained HTML report of a directory of swirl outputs and print its path."""
+    """Write a self-contained HTML report of a directory of outputs.
+
+    Reads an experiment directory of 'swirl run' or outputs of the single commands; prints the report's path.
+    """
     from swirl.report import write_report
 
     typer.echo(str(write_report(experiment_dir, output)))

@@ -23,7 +23,9 @@ def run(
     config: Path = typer.Argument(..., help="Experiment YAML (see configs/ for examples)."),
     output: Path = typer.Option(None, "--output", "-o", help="Experiment directory (default: experiments/<name>)."),
 ) -> None:
-    """Run a whole experiment from one YAML file: generate -> judge -> filter -> split -> train -> eval -> report.
+    """Run a whole experiment from one YAML file.
+
+    generate -> judge -> filter -> split -> train -> eval -> report.
 
     Rerunning skips finished stages whose settings are unchanged and resumes an interrupted one.
     """
@@ -43,7 +45,10 @@ def run(
 def quickstart(
     output: Path = typer.Option(Path("experiments/quickstart"), "--output", "-o", help="Experiment directory."),
 ) -> None:
-    """Run a small built-in experiment on the embedded model (about 12 minutes on a 2-core CPU)."""
+    """Run a small built-in experiment on the embedded model.
+
+    About 12 minutes on a 2-core CPU.
+    """
     from swirl.experiment import load_experiment
     from swirl.pipeline import run_experiment
 

@@ -49,7 +49,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
     config: Path = ConfigOption,
 ) -> None:
-    """Step-wise RL (SWiRL) or the SFT baseline on the split sub-trajectories."""
+    """Step-wise RL (SWiRL), or the SFT baseline, on split rows."""
     from swirl.training.settings import TrainSettings
     from swirl.training.trainer import train as run_training
 
