@@ -93,3 +93,35 @@ def test_objective_options_in_experiment_yaml(tmp_path):
     )
     settings = TrainSettings(**config.train.model_dump(exclude={"judge"}), input="s", output=tmp_path)
     assert (settings.scale_rewards, settings.loss_type) == ("group", "dapo")
+
+
+def test_one_action_budget_for_rollouts_training_and_eval(tmp_path):
+    import inspect
+
+    from swirl.cli.eval import eval_command
+    from swirl.cli.generate import generate
+    from swirl.cli.train import train
+    from swirl.evaluation.harness import EvalSettings
+    from swirl.experiment import EvalSection, GenerateSection
+    from swirl.records import ACTION_MAX_TOKENS, SamplingSettings
+
+    budgets = {
+        "train": TrainSettings(input="s", output=tmp_path).max_completion_tokens,
+        "rollouts": SamplingSettings().max_tokens,
+        "eval": EvalSettings.model_fields["max_tokens"].default,
+        "yaml generate": GenerateSection().max_tokens,
+        "yaml eval": EvalSection().max_tokens,
+        "cli train": inspect.signature(train).parameters["max_completion_tokens"].default.default,
+        "cli generate": inspect.signature(generate).parameters["max_tokens"].default.default,
+        "cli eval": inspect.signature(eval_command).parameters["max_tokens"].default.default,
+    }
+    assert set(budgets.values()) == {ACTION_MAX_TOKENS}, budgets
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")) + [REPO / "src/swirl/data/quickstart.yaml"],
+                         ids=lambda p: p.name)
+def test_shipped_configs_sample_actions_with_one_budget(path):
+    from swirl.experiment import load_experiment
+
+    config = load_experiment(path)
+    assert config.train.max_completion_tokens == config.generate.max_tokens == config.eval.max_tokens

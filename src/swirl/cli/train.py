@@ -37,7 +37,7 @@ def train(
     loss_type: str = typer.Option(DEFAULTS.loss_type, "--loss-type", help="How token terms are summed: dr_grpo (REINFORCE up to a constant), dapo, grpo, bnpo."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature of fresh actions."),
     max_prompt_tokens: int = typer.Option(2048, "--max-prompt-tokens", help="Longer states are left out (and counted)."),
-    max_completion_tokens: int = typer.Option(128, "--max-completion-tokens"),
+    max_completion_tokens: int = typer.Option(DEFAULTS.max_completion_tokens, "--max-completion-tokens", help="Token budget of a sampled action (as in generate and eval)."),
     lora: bool = typer.Option(False, "--lora/--full", help="Train LoRA adapters (merged into the final model) or all weights."),
     lora_r: int = typer.Option(16, "--lora-r"),
     lora_alpha: int = typer.Option(32, "--lora-alpha"),

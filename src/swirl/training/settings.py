@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swirl.records import ACTION_MAX_TOKENS
+
 ALGORITHMS = ("swirl", "sft")
 
 RewardScaling = Literal["none", "group", "batch"]
@@ -50,7 +52,8 @@ class TrainOptions(BaseModel):
     temperature: float = Field(1.0, gt=0)
     max_prompt_tokens: int = Field(2048, ge=16)
     """States longer than this are left out (and counted) instead of being cut mid-conversation."""
-    max_completion_tokens: int = Field(128, ge=1)
+    max_completion_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
+    """Token budget of a sampled action, shared with rollouts and evaluation."""
     lora: bool = False
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
@@ -83,6 +86,8 @@ class TrainSettings(TrainOptions):
     """Train on the first N states only (0 = all)."""
 
     def _common(self, output_dir: Path) -> dict[str, Any]:
+        import torch
+
         # transformers warns about gradient_checkpointing whenever it is passed, so only when on.
         extra = {"gradient_checkpointing": True} if self.gradient_checkpointing else {}
         return extra | {
@@ -100,7 +105,10 @@ class TrainSettings(TrainOptions):
             "report_to": self.report_to or "none",
             "bf16": self.bf16,
             "remove_unused_columns": False,
-            "disable_tqdm": False,
+            # the trainer prints one line per step instead of a bar and the raw metrics dict
+            "disable_tqdm": True,
+            # pinning needs an accelerator; on CPU torch only warns that it is ignored
+            "dataloader_pin_memory": torch.cuda.is_available(),
         }
 
     def to_grpo_config(self, output_dir: Path):
