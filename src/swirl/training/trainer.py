@@ -170,7 +170,7 @@ def check_trl_contract(trainer_class: type) -> None:
     import trl
 
     changed = [
-        name for name, parameters in _PRIVATE_SIGNATURES.items()
+        f"{name}'s parameters" for name, parameters in _PRIVATE_SIGNATURES.items()
         if not callable(getattr(trainer_class, name, None))
         or tuple(inspect.signature(getattr(trainer_class, name)).parameters) != parameters
     ]
@@ -179,11 +179,11 @@ def check_trl_contract(trainer_class: type) -> None:
     except (AttributeError, OSError, TypeError):
         caller = ""
     if _GENERATION_CALL not in caller:
-        changed.append("the (completion_ids, logprobs) result of _generate_single_turn")
+        changed.append("_generate_single_turn's (completion_ids, logprobs) result")
     if changed:
         raise SwirlError(
-            f"TRL {trl.__version__} changed GRPOTrainer's private {'; '.join(changed)}, which swirl overrides: "
-            f"install a tested release (pip install 'trl{TRL_TESTED}')"
+            f"TRL {trl.__version__} does not match the private GRPOTrainer API swirl overrides "
+            f"({', '.join(changed)}); install a tested release: pip install 'trl{TRL_TESTED}'"
         )
 
 
