@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swirl.errors import SwirlError
 from swirl.filtering import STRATEGIES
+from swirl.records import ACTION_MAX_TOKENS
 from swirl.training.settings import TrainOptions
 from swirl.yamlfile import load_config_file
 
@@ -43,7 +44,7 @@ class GenerateSection(Section):
     max_steps_qa: int = Field(5, ge=1)
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
     tools: list[str] = Field(default_factory=list)
     corpus: Path | None = None
     search_top_k: int = Field(1, ge=1)
@@ -74,7 +75,7 @@ class Benchmark(Section):
 class EvalSection(Section):
     benchmarks: list[Benchmark] = Field(default_factory=list)
     limit: int = Field(0, ge=0)
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
     max_steps: int = Field(0, ge=0)
     temperature: float = Field(0.0, ge=0)
     judge: str | None = None

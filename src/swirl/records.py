@@ -72,10 +72,14 @@ class ParsedAction(BaseModel):
     """Why the action is invalid, or a note on what the parser repaired."""
 
 
+ACTION_MAX_TOKENS = 256
+"""Token budget of one action, the same where actions are sampled: rollouts, training, evaluation."""
+
+
 class SamplingSettings(BaseModel):
     temperature: float = 0.7
     top_p: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int = ACTION_MAX_TOKENS
     seed: int = 0
 
 

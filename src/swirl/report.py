@@ -557,9 +557,11 @@ def _training_section(rounds: Sequence[_Round]) -> str:
 
 
 def _training_chart(records: Sequence[dict[str, Any]]) -> str | None:
-    """Reward and loss per optimizer step as a PNG data URI; None if neither was logged."""
+    """The per-step training curves as a PNG data URI; None if none was logged."""
+    from swirl.training.metrics import CURVES
+
     series = {}
-    for key in ("reward", "loss"):
+    for key in CURVES:
         points = [
             (r["step"], r[key])
             for r in records
@@ -572,12 +574,14 @@ def _training_chart(records: Sequence[dict[str, Any]]) -> str | None:
     # The object-oriented API needs no pyplot state or GUI backend, so it is safe in any process.
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.2 * len(series), 2.6), dpi=100, layout="constrained")
+    columns = min(3, len(series))
+    rows = -(-len(series) // columns)
+    figure = Figure(figsize=(4.2 * columns, 2.6 * rows), dpi=100, layout="constrained")
     for position, (key, points) in enumerate(series.items()):
-        axes = figure.add_subplot(1, len(series), position + 1)
+        axes = figure.add_subplot(rows, columns, position + 1)
         steps, values = zip(*points)
-        axes.plot(steps, values, marker="o" if len(points) < 30 else None, color="#2563eb" if key == "reward" else "#dc2626")
-        axes.set_title(key)
+        axes.plot(steps, values, marker="o" if len(points) < 30 else None, color="#dc2626" if key == "loss" else "#2563eb")
+        axes.set_title(CURVES[key])
         axes.set_xlabel("step")
         axes.grid(alpha=0.3)
     buffer = io.BytesIO()

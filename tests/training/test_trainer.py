@@ -4,6 +4,7 @@ SFT with completion-only loss, the learning signal, and bad input before trainin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from trajectory_factory import gold_then_wrong, scripted_trajectories
@@ -12,6 +13,7 @@ from swirl.errors import SwirlError
 from swirl.splitting import save_steps, split_trajectories
 from swirl.tasks import load_tasks
 from swirl.training.settings import TrainSettings
+from swirl.training.metrics import ACTION_LENGTH, VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action
 from swirl.training.trainer import METRICS_FILE, build_trainer, kept_length, train
 
 
@@ -35,6 +37,59 @@ def test_kept_length_cuts_after_first_closing_tag(hf_backend):
     n = kept_length(ids, tokenizer, ["</math_exp>", "</answer>"])
     assert tokenizer.decode(ids[:n]).endswith("</math_exp>")
     assert kept_length(ids[:3], tokenizer, ["</answer>"]) == 3
+
+
+@pytest.fixture(scope="module")
+def one_step(split_dir, tmp_path_factory, default_checkpoint):
+    """One real SWiRL step (embedded policy and judge), with what it printed and warned."""
+    import contextlib
+    import io
+    import warnings
+
+    output = tmp_path_factory.mktemp("one_step")
+    trainer, _, _ = build_trainer(quick(split_dir, output, judge="default", max_steps=1, max_completion_tokens=8,
+                                        limit=2))
+    printed = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(printed):
+        warnings.simplefilter("always")
+        trainer.train()
+    return trainer, output, printed.getvalue(), [str(w.message) for w in caught]
+
+
+@pytest.mark.slow
+def test_default_advantage_is_reward_minus_group_mean(one_step):
+    import torch
+
+    trainer = one_step[0]
+    rewards = torch.tensor(list(trainer._logs["rewards"]["process_judge"])).view(-1, 2)
+    advantages = torch.tensor(list(trainer._logs["advantages"])).view(-1, 2)
+    assert rewards.std() > 0  # the judge's scores vary, so a std scaling would show
+    assert torch.allclose(advantages, rewards - rewards.mean(dim=1, keepdim=True), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_step_metrics_logged(one_step):
+    import torch
+
+    trainer, output, _, _ = one_step
+    [metrics] = [m for m in map(json.loads, (output / METRICS_FILE).read_text().splitlines()) if "loss" in m]
+    texts = [c[0]["content"] for c in trainer._logs["completion"]]
+    assert metrics[VALID_ACTIONS] == pytest.approx(sum(is_valid_action(t, ("</math_exp>", "</answer>")) for t in texts)
+                                                   / len(texts))
+    rewards = torch.tensor(list(trainer._logs["rewards"]["process_judge"])).view(-1, 2)
+    assert metrics[ZERO_VARIANCE_GROUPS] == pytest.approx(float((rewards[:, 0] == rewards[:, 1]).float().mean()))
+    assert metrics["reward"] == pytest.approx(float(rewards.mean()), abs=1e-6)
+    assert metrics["reward_std"] >= 0
+    assert 0 < metrics[ACTION_LENGTH] <= 8
+
+
+@pytest.mark.slow
+def test_console_shows_one_compact_line_per_step(one_step):
+    _, _, printed, warned = one_step
+    assert len(printed.strip().splitlines()) == 1, printed
+    assert printed.startswith("step 1/1  reward ")
+    assert "valid " in printed and "s/step" in printed and "{" not in printed
+    assert not [w for w in warned if "pin_memory" in w]
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +223,70 @@ def test_learning_signal_raises_mean_reward(tmp_path, monkeypatch, default_check
                                   batch_size=8, max_completion_tokens=32, learning_rate=5e-5, save_steps=100))
     after = mean_reward(summary["final_model"], rows, judge)
     assert after > before + 0.2, (before, after)
+
+
+def test_long_states_are_dropped_and_counted(default_checkpoint, tmp_path):
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from swirl.training.trainer import drop_long_states
+
+    tokenizer = AutoTokenizer.from_pretrained(default_checkpoint)
+    rows = [{"prompt": [{"role": "user", "content": "What is 2 + 2?"}]},
+            {"prompt": [{"role": "user", "content": "Tom has 3 apples. " * 60}]},
+            {"prompt": [{"role": "user", "content": "What is 3 + 4?"}]}]
+    kept, too_long = drop_long_states(Dataset.from_list(rows), TrainSettings(input="s", output=tmp_path,
+                                                                             max_prompt_tokens=100), tokenizer)
+    assert too_long == 1
+    assert [r["prompt"][0]["content"] for r in kept] == ["What is 2 + 2?", "What is 3 + 4?"]
+
+
+def test_installed_trl_keeps_the_private_contract():
+    from trl import GRPOTrainer
+
+    from swirl.training.trainer import check_trl_contract
+
+    check_trl_contract(GRPOTrainer)
+
+
+def test_changed_trl_contract_fails_at_start_in_one_line(split_dir, tmp_path, monkeypatch):
+    import trl
+    from trl import GRPOTrainer
+
+    from swirl.training.trainer import check_trl_contract
+
+    class NewSignature(GRPOTrainer):
+        def _generate_single_turn(self, prompts, sampling):  # noqa: ANN001
+            return None
+
+    class FourResults(GRPOTrainer):  # what TRL before 1.0 returned and unpacked
+        def _generate(self, prompts):  # noqa: ANN001
+            prompt_ids, completion_ids, logprobs, extra = self._generate_single_turn(prompts)
+            return prompt_ids, completion_ids, logprobs, extra
+
+    cases = ((NewSignature, "_generate_single_turn's parameters"), (FourResults, "(completion_ids, logprobs) result"))
+    for changed, named in cases:
+        with pytest.raises(SwirlError, match=f"TRL {trl.__version__} does not match") as error:
+            check_trl_contract(changed)
+        assert named in str(error.value) and "\n" not in str(error.value)
+
+    # the real start-up path: nothing loaded, no output written
+    monkeypatch.setattr(trl, "GRPOTrainer", NewSignature)
+    with pytest.raises(SwirlError, match="private GRPOTrainer API"):
+        build_trainer(quick(split_dir, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_pyproject_declares_the_tested_trl_range():
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.requirements import Requirement
+
+    from swirl.training.trainer import TRL_TESTED
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    [trl] = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "trl"]
+    assert trl.specifier == SpecifierSet(TRL_TESTED)
+    assert version("trl") in trl.specifier

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
+from swirl.records import ACTION_MAX_TOKENS
 
 
 @app.command(name="eval")
@@ -23,7 +24,7 @@ def eval_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the question subset, the sampling and the bootstrap."),
     backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Token limit of one action."),
+    max_tokens: int = typer.Option(ACTION_MAX_TOKENS, "--max-tokens", min=1, help="Token limit of one action."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help="Step limit (0 = 10 for math, 5 for QA)."),
     no_tools: bool = typer.Option(False, "--no-tools", help="Ablation: no tools, the model answers directly."),

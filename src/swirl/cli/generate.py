@@ -8,6 +8,7 @@ import typer
 
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
+from swirl.records import ACTION_MAX_TOKENS
 
 
 @app.command()
@@ -23,7 +24,7 @@ def generate(
     limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (0 = all)."),
     temperature: float = typer.Option(0.7, "--temperature", min=0.0),
     top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Token limit of one action."),
+    max_tokens: int = typer.Option(ACTION_MAX_TOKENS, "--max-tokens", min=1, help="Token limit of one action."),
     seed: int = typer.Option(0, "--seed"),
     tools: str = typer.Option("", "--tools", help="Comma-separated tools (calculator, search, module:attr); default per task type."),
     corpus: Path = typer.Option(None, "--corpus", help="Search corpus JSONL of {title, text}; default: the split's own passages."),

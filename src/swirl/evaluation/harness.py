@@ -61,7 +61,7 @@ from swirl.judging import judge_trajectories
 from swirl.models import ModelRef, parse_model_ref
 from swirl.progress import ProgressCallback
 from swirl.prompts import PROMPT_VERSION
-from swirl.records import SamplingSettings, Task, Trajectory
+from swirl.records import ACTION_MAX_TOKENS, SamplingSettings, Task, Trajectory
 from swirl.rollout import RolloutSettings, run_rollouts, start_trajectory
 from swirl.tasks import load_tasks, sample_tasks
 from swirl.tools import Tool
@@ -105,7 +105,7 @@ class EvalSettings(BaseModel):
     output: Path
     backend: str = "auto"
     batch_size: int = Field(32, ge=1)
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
     temperature: float = Field(0.0, ge=0.0)
     """0 = greedy decoding."""
     max_steps: int = Field(0, ge=0)

@@ -9,25 +9,29 @@ covers action tokens only.
 
 SFT: TRL's SFTTrainer on the same (state, action) rows, loss on the action only.
 
-Both write periodic checkpoints (resumable), a JSONL of per-step metrics, and a final
-HF checkpoint (LoRA merged) that `swirl generate` / `swirl eval` accept as ``--model``.
+Both write periodic checkpoints (resumable), a JSONL of per-step metrics, one plain
+console line per step, and a final HF checkpoint (LoRA merged) that `swirl generate` /
+`swirl eval` accept as ``--model``.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 from swirl.errors import SwirlError
 from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
-from swirl.training.reward import DEFAULT_STOPS, StepReward
+from swirl.training.metrics import VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action, step_line, zero_variance_fraction
+from swirl.training.reward import DEFAULT_STOPS, StepReward, completion_text
 from swirl.training.settings import TrainSettings
 
 REQUIRED_COLUMNS = ("prompt", "completion", "task")
@@ -45,6 +49,34 @@ class MetricsLog(TrainerCallback):
         if logs and state.is_world_process_zero:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+class ConsoleLog(TrainerCallback):
+    """One plain line per logged step on stderr, the same on a terminal or in a log file.
+
+    It replaces transformers' progress bars (training, checkpoint writing) and raw metrics
+    dict; everything stays in ``metrics.jsonl``."""
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 (TRL callback signature)
+        from transformers.utils import logging
+
+        self._bars_were_on = logging.is_progress_bar_enabled()
+        logging.disable_progress_bar()
+        self._since = (time.monotonic(), state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        from transformers.utils import logging
+
+        if self._bars_were_on:
+            logging.enable_progress_bar()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        if not logs or "loss" not in logs or not state.is_world_process_zero:
+            return
+        started, step = self._since
+        self._since = (time.monotonic(), state.global_step)
+        seconds = (self._since[0] - started) / max(1, state.global_step - step)
+        print(step_line(state.global_step, state.max_steps, logs, seconds), file=sys.stderr, flush=True)
 
 
 def read_split(settings: TrainSettings):
@@ -72,8 +104,7 @@ def drop_long_states(dataset, settings: TrainSettings, tokenizer: Any):
     """Leave out states longer than ``max_prompt_tokens``; return the rest and how many were left out."""
 
     def fits(row: dict) -> bool:
-        ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
-        ids = ids["input_ids"] if isinstance(ids, dict) else ids
+        ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True, return_dict=False)
         return len(ids) <= settings.max_prompt_tokens
 
     kept = dataset.filter(fits)
@@ -121,7 +152,43 @@ def kept_length(ids: list[int], tokenizer: Any, stops: Sequence[str]) -> int:
     return low
 
 
+TRL_TESTED = ">=1.16,<1.17"
+"""The TRL releases swirl is tested with (pyproject declares the same range): it overrides two
+private GRPOTrainer methods, whose contract :func:`check_trl_contract` checks at start-up."""
+_PRIVATE_SIGNATURES = {
+    "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"),
+    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
+}
+# TRL's _generate unpacks what _generate_single_turn returns so; before TRL 1.0 it returned four values.
+_GENERATION_CALL = "completion_ids, logprobs = self._generate_single_turn("
+
+
+def check_trl_contract(trainer_class: type) -> None:
+    """Fail in one line, before any model loads, if TRL changed the private methods swirl overrides."""
+    import inspect
+
+    import trl
+
+    changed = [
+        f"{name}'s parameters" for name, parameters in _PRIVATE_SIGNATURES.items()
+        if not callable(getattr(trainer_class, name, None))
+        or tuple(inspect.signature(getattr(trainer_class, name)).parameters) != parameters
+    ]
+    try:
+        caller = inspect.getsource(trainer_class._generate)
+    except (AttributeError, OSError, TypeError):
+        caller = ""
+    if _GENERATION_CALL not in caller:
+        changed.append("_generate_single_turn's (completion_ids, logprobs) result")
+    if changed:
+        raise SwirlError(
+            f"TRL {trl.__version__} does not match the private GRPOTrainer API swirl overrides "
+            f"({', '.join(changed)}); install a tested release: pip install 'trl{TRL_TESTED}'"
+        )
+
+
 def _stepwise_grpo_trainer_class():
+    import torch
     from trl import GRPOTrainer
 
     class StepwiseGRPOTrainer(GRPOTrainer):
@@ -136,6 +203,16 @@ def _stepwise_grpo_trainer_class():
             if logprobs is not None:
                 logprobs = [lp[:n] for lp, n in zip(logprobs, lengths)]
             return completion_ids, logprobs
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # noqa: ANN001
+            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            metrics = self._metrics["train" if self.model.training else "eval"]
+            valid = [is_valid_action(completion_text(c), self.action_stops) for c in completions]
+            valid = self.accelerator.gather(torch.tensor(valid, dtype=torch.float32, device=rewards.device))
+            metrics[VALID_ACTIONS].append(valid.mean().item())
+            # rewards spans every process, in whole groups; swirl has a single reward function
+            metrics[ZERO_VARIANCE_GROUPS].append(zero_variance_fraction(rewards.nansum(dim=1), self.num_generations))
+            return rewards
 
     return StepwiseGRPOTrainer
 
@@ -188,10 +265,14 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
 
     output = Path(settings.output)
     set_seed(settings.seed)
+    if settings.algo == "swirl":
+        from trl import GRPOTrainer
+
+        check_trl_contract(GRPOTrainer)
     dataset = read_split(settings)
     model, tokenizer = load_policy(settings.model, settings.bf16)
     dataset, too_long = drop_long_states(dataset, settings, tokenizer)
-    callbacks = [MetricsLog(output / METRICS_FILE)]
+    callbacks = [MetricsLog(output / METRICS_FILE), ConsoleLog()]
     if settings.algo == "swirl":
         tasks = list({t.id: t for t in (Task.model_validate_json(j) for j in dataset["task"])}.values())
         reward = StepReward(make_judge(settings, tasks))
@@ -219,6 +300,7 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
             peft_config=settings.lora_config(),
             callbacks=callbacks,
         )
+    trainer.remove_callback(PrinterCallback)
     return trainer, tokenizer, too_long
 
 
