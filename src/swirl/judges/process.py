@@ -38,8 +38,18 @@ Decide whether the STEP TO JUDGE is reasonable:
 GENERATE_INSTRUCTION = "Explain your reasoning in a few sentences, then finish with a last line of exactly 'Verdict: GOOD' or 'Verdict: BAD'."
 SCORE_INSTRUCTION = "Reply with exactly one word: GOOD or BAD."
 
-_VERDICT_LINE = re.compile(r"verdict\s*[:=\-]?\s*\**\s*(GOOD|BAD)\b", re.IGNORECASE)
-_BARE_WORD = re.compile(r"\b(GOOD|BAD)\b")
+# A labelled verdict: "Verdict: GOOD", "**Verdict:** bad", "the verdict is GOOD", "Verdict: not GOOD".
+_LABELLED = re.compile(r"verdict\W{0,4}(?:is\W{1,3})?(not\s+)?(GOOD|BAD)\b", re.IGNORECASE)
+# What may follow the last labelled verdict: markdown, then the end of the line or of the sentence.
+_LABEL_END = re.compile(r"[*_`'\"]*\s*(?:[.!]|$)", re.MULTILINE)
+# A negation in the same sentence before the label ("I would not give it Verdict: GOOD").
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot)\b|n't\b", re.IGNORECASE)
+# A verdict word negated anywhere in the reply ("the step is not good", "not a bad call").
+_NEGATED_WORD = re.compile(
+    r"(?:\b(?:not|never|hardly|barely)|n't)\s+(?:(?:a|an|very|really|so|that|too|particularly|entirely|quite)\s+)*(GOOD|BAD)\b",
+    re.IGNORECASE,
+)
+_BARE_LINE = re.compile(r"^[\s*_`'\"#>-]*(GOOD|BAD)[\s*_`'\".!]*$", re.IGNORECASE)
 
 
 def render_history(history: list[ChatMessage]) -> str:
@@ -67,14 +77,31 @@ def judge_messages(step: StepToJudge, mode: str) -> list[ChatMessage]:
 
 
 def parse_verdict(text: str) -> str | None:
-    """GOOD/BAD from a judge's reply: the last 'Verdict: X', else a lone word, else None."""
-    labelled = _VERDICT_LINE.findall(text)
+    """GOOD/BAD from a judge's reply, or None when the reply does not state one unambiguously.
+
+    A verdict is either labelled ("Verdict: GOOD", ending its line or sentence) or a line
+    holding only the word. The reply gives no verdict when its verdicts disagree, when the
+    label is negated ("Verdict: not GOOD", "I would not say verdict: GOOD"), or when it
+    negates the very word it concludes with ("Verdict: GOOD. The step is not good."). Free
+    text that merely contains a label word ("the step is not good") is never a verdict.
+    """
+    labelled = list(_LABELLED.finditer(text))
     if labelled:
-        return labelled[-1].upper()
-    words = {w.upper() for w in _BARE_WORD.findall(text.upper())}
-    if len(words) == 1:
-        return words.pop()
-    return None
+        last = labelled[-1]
+        if any(m.group(1) for m in labelled) or not _LABEL_END.match(text, last.end()):
+            return None
+        sentence_start = max(text.rfind(c, 0, last.start()) for c in ".!?\n") + 1
+        if _NEGATION.search(text[sentence_start : last.start()]):
+            return None
+        candidates = {m.group(2).upper() for m in labelled}
+    else:
+        candidates = {m.group(1).upper() for line in text.splitlines() if (m := _BARE_LINE.match(line))}
+    if len(candidates) != 1:
+        return None
+    verdict = candidates.pop()
+    if any(m.group(1).upper() == verdict for m in _NEGATED_WORD.finditer(text)):
+        return None
+    return verdict
 
 
 def good_probability(logprobs: dict[str, float]) -> float | None:
