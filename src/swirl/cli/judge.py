@@ -10,6 +10,7 @@ from rich.table import Table
 
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors
+from swirl.judges.process import GENERATE_MAX_TOKENS
 
 
 @app.command()
@@ -24,7 +25,8 @@ def judge(
     backend: str = typer.Option("auto", "--backend", help="Engine for judge models: auto, hf, openai, llamacpp, vllm."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Also report agreement with the reference judge (or --against)."),
     against: Path = typer.Option(None, "--against", help="Judged JSONL whose step labels are the calibration reference."),
-    chunk_size: int = typer.Option(16, "--chunk-size", min=1, help="Trajectories judged per backend call."),
+    max_tokens: int = typer.Option(GENERATE_MAX_TOKENS, "--max-tokens", min=8, help="generate mode: token budget of the judge's reasoning and verdict."),
+    chunk_size: int = typer.Option(16, "--chunk-size", min=1, help="Steps judged per backend call (whole trajectories; progress advances per call)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Judge only the first N trajectories (0 = all)."),
     seed: int = typer.Option(0, "--seed"),
     config: Path = ConfigOption,
@@ -50,17 +52,19 @@ def judge(
     against_labels = None
     if against is not None:
         against_labels = {t.id: [j.verdict for j in t.step_judgements or []] for t in read_trajectories(against)}
-    process_judge = make_process_judge(REFERENCE if reference else model, tasks, mode=mode, backend=backend, seed=seed)
+    process_judge = make_process_judge(
+        REFERENCE if reference else model, tasks, mode=mode, backend=backend, seed=seed, max_tokens=max_tokens
+    )
     grader = make_backend(parse_model_ref(outcome_model), backend) if outcome_model else None
     outcome_judge = OutcomeJudge(grader)
 
+    total_steps = sum(len(t.steps) for t in trajectories)
     with progress_bar() as progress:
-        bar = progress.add_task("judging", total=len(trajectories), rate="")
+        bar = progress.add_task("judging steps", total=total_steps, rate="")
         summary = judge_trajectories(
             trajectories, process_judge, outcome_judge, output, chunk_size=chunk_size,
             on_progress=lambda n: progress.advance(bar, n),
         )
-        progress.update(bar, completed=len(trajectories))
 
     table = Table(title=f"judged {summary.judged} trajectories ({summary.skipped} already in {output})")
     for column in ("steps", "GOOD", "BAD", "UNPARSED", "mean process score", "outcome accuracy"):
