@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ALGORITHMS = ("swirl", "sft")
+SETTINGS_FILE = "train_settings.json"
+"""Written into the training output: the settings a model was trained with (its reward judge included)."""
 
 
 class TrainOptions(BaseModel):

@@ -28,7 +28,7 @@ from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
 from swirl.training.reward import DEFAULT_STOPS, StepReward
-from swirl.training.settings import TrainSettings
+from swirl.training.settings import SETTINGS_FILE, TrainSettings
 
 REQUIRED_COLUMNS = ("prompt", "completion", "task")
 FINAL_DIR = "final"
@@ -242,5 +242,5 @@ def train(settings: TrainSettings, *, resume: bool = False) -> dict[str, Any]:
         "resumed_from": str(checkpoint) if checkpoint else None,
     }
     (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    (output / "train_settings.json").write_text(settings.model_dump_json(indent=2))
+    (output / SETTINGS_FILE).write_text(settings.model_dump_json(indent=2))
     return summary
