@@ -25,7 +25,10 @@ Per-question metrics, each averaged over the questions of a benchmark:
 * ``programmatic_accuracy``: numeric match for math, exact match for QA, whatever the grader.
 * ``exact_match`` (both task types) and ``f1`` (QA only): SQuAD/HotpotQA answer metrics.
 * ``process_score`` (only with a process judge): the mean step score of the question's
-  trajectory; questions without any step are left out.
+  trajectory; questions without any step are left out. It is independent evidence only
+  when the judge is not the one whose scores trained the models (``reward_judges``, and
+  the ``train_settings.json`` beside a checkpoint): ``judges`` in ``metrics.json`` says
+  who graded what and warns otherwise.
 * ``answered_rate``: 1 when the trajectory ended with an answer.
 * ``mean_steps`` and ``mean_tool_calls``: actions and tool calls of the trajectory.
 * ``invalid_action_rate``: the fraction of the trajectory's actions that were invalid
@@ -156,8 +159,7 @@ class EvalPlan:
     def judge_warning(self) -> str | None:
         """Set when the process judge also gave the training reward, so its score is no independent evidence."""
         judge = self.settings.judge
-        shared = [r for r in self.reward_judges if judge and same_model(judge, r)]
-        if not shared:
+        if not judge or not any(same_model(judge, reward) for reward in self.reward_judges):
             return None
         return (
             f"the process judge {judge} also gave the training reward, so process_score is not independent "
@@ -213,7 +215,8 @@ def validate(settings: EvalSettings) -> EvalPlan:
     if settings.grader:
         parse_model_ref(settings.grader)
     labels = _labels(settings.labels, refs)
-    reward_judges = list(dict.fromkeys([*settings.reward_judges, *(j for ref in refs if (j := recorded_reward_judge(ref)))]))
+    recorded = [judge for ref in refs if (judge := recorded_reward_judge(ref))]
+    reward_judges = list(dict.fromkeys([*settings.reward_judges, *recorded]))
     benchmarks = []
     for name, path in zip(settings.benchmarks, settings.inputs):
         corpus = load_tasks(path, name)
