@@ -157,14 +157,21 @@ def test_score_mode_is_the_same_on_every_backend(hf_backend, llama_server):
 
     engines = {"hf": hf_backend, "llamacpp": make_backend("default", "llamacpp"),
                "openai": make_backend(llama_server.reference)}
-    scores = {}
+    logprobs = {}
     for name, backend in engines.items():
         judge = LLMProcessJudge(backend, mode="score")
         assert judge.labels == ("Good", "Bad"), name
-        scores[name] = [j.score for j in judge.judge(STEPS)]
+        conversations = [judge_messages(step, "score", judge.labels) for step in STEPS]
+        logprobs[name] = backend.next_token_logprobs(conversations, list(judge.labels))
     engines["llamacpp"].close()
-    assert scores["openai"] == pytest.approx(scores["llamacpp"], abs=1e-3)
+    scores = {name: [good_probability(lp, ("Good", "Bad")) for lp in values] for name, values in logprobs.items()}
     assert scores["llamacpp"] == pytest.approx(scores["hf"], abs=0.05)
+    # A server lists only its top-20 first tokens, so a label it leaves out has no probability
+    # there; every label it lists has the in-process engine's log-probability.
+    for served, local in zip(logprobs["openai"], logprobs["llamacpp"]):
+        listed = {label: value for label, value in served.items() if value > -math.inf}
+        assert listed, "the likelier label is always among the top 20"
+        assert listed == pytest.approx({label: local[label] for label in listed}, abs=0.05)
 
 
 @pytest.mark.llamacpp

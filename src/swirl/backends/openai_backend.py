@@ -196,7 +196,8 @@ def candidate_logprobs(top: dict[str, float], candidates: list[str]) -> dict[str
 
     A token counts with or without surrounding whitespace, as the other backends count the
     candidate with or without a leading space; a token that is only a prefix of the
-    candidate ("G", "GO") is another word's start and never counts.
+    candidate ("G", "GO") is another word's start and never counts. A candidate outside the
+    top tokens gets no probability (-inf): the server does not say how unlikely it is.
     """
     pooled = {}
     for candidate in candidates:
