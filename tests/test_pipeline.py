@@ -46,6 +46,23 @@ def test_every_shipped_config_loads():
         assert load_experiment(path).data
 
 
+def test_eval_judge_is_its_own_setting(tmp_path):
+    config = load_experiment(write(tmp_path, "data: [{path: a.jsonl}]\njudge: {model: default}\n"))
+    assert config.eval.judge is None, "the training reward's judge is no default for the eval judge"
+
+
+@pytest.mark.parametrize("name", ["gsm8k.yaml", "hotpotqa.yaml"])
+def test_paper_configs_grade_accuracy_with_an_llm_and_an_independent_judge(name):
+    from pathlib import Path
+
+    from swirl.evaluation.harness import same_model
+    from swirl.models import parse_model_ref
+
+    config = load_experiment(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert parse_model_ref(config.eval.grader).kind == "openai"
+    assert config.eval.judge and not same_model(config.eval.judge, config.train.judge or config.judge.model)
+
+
 def test_stage_skipping_rerunning_and_resuming(tmp_path):
     state = RunState(tmp_path / "run_state.json")
     runs = []

@@ -79,8 +79,12 @@ class EvalSection(Section):
     max_steps: int = Field(0, ge=0)
     temperature: float = Field(0.0, ge=0)
     judge: str | None = None
-    """Process judge for the step-quality metric; defaults to the judge section's model."""
+    """Process judge of the ``process_score`` metric, separate from the ``judge`` section: a model
+    reference or ``reference``; None = no process score. The training reward's own judge is
+    no independent evidence (the report warns when it is the same model)."""
+    judge_mode: Literal["score", "generate"] = "score"
     grader: str | None = None
+    """LLM outcome grader of ``accuracy`` (an ``openai:`` reference); None = programmatic only."""
     bootstrap: int = Field(1000, ge=10)
 
 

@@ -1,7 +1,7 @@
 """`swirl judge`: trajectories.jsonl -> judged.jsonl (process labels per step, outcome per trajectory).
 
-Trajectories are judged in chunks so that one backend call covers the steps of many
-trajectories; each judged trajectory is appended to the output at once, so a rerun
+Trajectories are judged in chunks of at most ``chunk_size`` steps, so that one backend
+call covers the steps of many trajectories; each judged trajectory is appended to the output at once, so a rerun
 resumes after the last one written. ``calibrate`` compares one labeling of the steps
 with another (e.g. an LLM judge against the reference judge).
 """
@@ -9,7 +9,7 @@ with another (e.g. an LLM judge against the reference judge).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,27 +70,57 @@ def judge_trajectories(
     chunk_size: int = 16,
     on_progress: Callable[[int], None] | None = None,
 ) -> JudgeSummary:
+    """Judge the trajectories missing from ``output`` and append them to it.
+
+    ``output`` is read once, to skip what an earlier run wrote. Each judge call covers
+    at most ``chunk_size`` steps (whole trajectories); ``on_progress(n)`` is called with
+    the number of steps judged since its last call (first: those already in ``output``).
+    """
     done = {t.id for t in read_records(output, Trajectory)} if output.exists() else set()
     todo = [t for t in trajectories if t.id not in done]
     summary = JudgeSummary(skipped=len(trajectories) - len(todo))
+    if on_progress:
+        on_progress(sum(len(t.steps) for t in trajectories if t.id in done))
     with JsonlWriter(output) as writer:
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start : start + chunk_size]
-            steps = [step for trajectory in chunk for step in steps_of(trajectory)]
-            judgements = iter(process_judge.judge(steps))
-            outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
-            for trajectory, outcome in zip(chunk, outcomes):
-                judged = trajectory.model_copy(
-                    update={
-                        "step_judgements": [next(judgements) for _ in trajectory.steps],
-                        "outcome": outcome,
-                    }
-                )
+        for chunk in chunks_of_steps(todo, chunk_size):
+            for judged in judge_chunk(chunk, process_judge, outcome_judge):
                 writer.write(judged)
                 summary.add(judged)
             if on_progress:
-                on_progress(len(chunk))
+                on_progress(sum(len(t.steps) for t in chunk))
     return summary
+
+
+def chunks_of_steps(trajectories: Sequence[Trajectory], max_steps: int) -> Iterator[list[Trajectory]]:
+    """Consecutive groups of whole trajectories holding at most ``max_steps`` steps (or one trajectory)."""
+    chunk: list[Trajectory] = []
+    steps = 0
+    for trajectory in trajectories:
+        if chunk and steps + len(trajectory.steps) > max_steps:
+            yield chunk
+            chunk, steps = [], 0
+        chunk.append(trajectory)
+        steps += len(trajectory.steps)
+    if chunk:
+        yield chunk
+
+
+def judge_chunk(
+    chunk: Sequence[Trajectory], process_judge: ProcessJudge | None, outcome_judge: OutcomeJudge
+) -> list[Trajectory]:
+    """The trajectories with their outcome and, given a process judge, their step judgements.
+
+    The steps of the whole chunk go to the process judge in one call, so one backend
+    batch covers many trajectories.
+    """
+    outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
+    if process_judge is None:
+        return [t.model_copy(update={"outcome": o}) for t, o in zip(chunk, outcomes)]
+    judgements = iter(process_judge.judge([step for trajectory in chunk for step in steps_of(trajectory)]))
+    return [
+        t.model_copy(update={"step_judgements": [next(judgements) for _ in t.steps], "outcome": o})
+        for t, o in zip(chunk, outcomes)
+    ]
 
 
 @dataclass

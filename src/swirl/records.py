@@ -83,6 +83,17 @@ class SamplingSettings(BaseModel):
     seed: int = 0
 
 
+class SearchSettings(BaseModel):
+    """The search a trajectory's policy used, so that a judge can search exactly the same way."""
+
+    model_config = ConfigDict(frozen=True)
+
+    corpus_key: str
+    """Content hash of the indexed passages (the key of the cached index and corpus)."""
+    top_k: int
+    max_chars: int
+
+
 class Step(BaseModel):
     """One action of a trajectory and what the environment answered."""
 
@@ -137,6 +148,8 @@ class Trajectory(BaseModel):
     prompt_version: str
     max_steps: int
     tools: list[str] = Field(default_factory=list)
+    search: SearchSettings | None = None
+    """Corpus and top-k of the search tool, when the trajectory had one."""
     started_at: str = Field(default_factory=utc_now)
     finished_at: str | None = None
     step_judgements: list[StepJudgement] | None = None

@@ -21,7 +21,7 @@ from swirl.actions import action_stop_strings, parse_action
 from swirl.backends.base import Backend, Completion, GenerationRequest
 from swirl.prompts import DEFAULT_ACTION_TAGS, PROMPT_VERSION, build_messages, format_invalid_feedback, format_observation
 from swirl.records import SamplingSettings, Step, Task, Trajectory, utc_now
-from swirl.tools import Tool, run_tool
+from swirl.tools import SearchTool, Tool, run_tool
 
 
 @dataclass
@@ -67,6 +67,7 @@ def start_trajectory(
         prompt_version=PROMPT_VERSION,
         max_steps=max_steps,
         tools=[tool.name for tool in tools],
+        search=next((tool.settings for tool in tools if isinstance(tool, SearchTool)), None),
     )
 
 

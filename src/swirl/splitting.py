@@ -38,6 +38,7 @@ def split_trajectory(trajectory: Trajectory) -> list[dict]:
                 "outcome_correct": trajectory.outcome.correct if trajectory.outcome else None,
                 "task_type": trajectory.task.task_type,
                 "task": trajectory.task.model_dump_json(),
+                "search": trajectory.search.model_dump_json() if trajectory.search else "",
             }
         )
     return rows

@@ -66,8 +66,7 @@ def judge(
     section = config.judge
     process = make_process_judge(section.model, tasks, mode=section.mode, backend=section.backend, seed=config.seed)
     grader = make_backend(parse_model_ref(section.outcome_model), section.backend) if section.outcome_model else None
-    done = len(read_trajectories(output)) if output.exists() else 0
-    advance = counter(progress, f"{output.parent.name} judge", len(trajectories), done)
+    advance = counter(progress, f"{output.parent.name} judge steps", sum(len(t.steps) for t in trajectories))
     judge_trajectories(trajectories, process, OutcomeJudge(grader), output, on_progress=advance)
 
 
@@ -136,8 +135,9 @@ def evaluate(
             temperature=section.temperature,
             max_steps=section.max_steps,
             no_tools=False,
-            judge=section.judge or config.judge.model,
-            judge_mode=config.judge.mode,
+            judge=section.judge,
+            judge_mode=section.judge_mode,
+            reward_judges=[config.train.judge or config.judge.model],
             grader=section.grader,
             bootstrap=section.bootstrap,
         ),

@@ -27,8 +27,9 @@ def check_completions(completions, n, max_tokens):
 
 
 def check_logprobs(backend):
-    [scores] = backend.next_token_logprobs([[{"role": "user", "content": "Reply GOOD or BAD."}]], ["GOOD", "BAD"])
-    assert set(scores) == {"GOOD", "BAD"}
+    assert backend.count_tokens("Good") == 1 and backend.count_tokens("GOOD") == 2
+    [scores] = backend.next_token_logprobs([[{"role": "user", "content": "Reply Good or Bad."}]], ["Good", "Bad"])
+    assert set(scores) == {"Good", "Bad"}
     assert all(v <= 0.0 and math.isfinite(v) for v in scores.values())
 
 
@@ -85,6 +86,12 @@ def test_stop_helpers():
     assert cut_at_stop("plain", STOPS) == ("plain", None)
     assert closing_tag_for("think <answer>4", STOPS) == "</answer>"
     assert closing_tag_for("no tag", STOPS) is None
-    pooled = candidate_logprobs({"G": math.log(0.2), "GOOD": math.log(0.3), "BAD": math.log(0.1), "x": 0.0}, ["GOOD", "BAD"])
-    assert pooled["GOOD"] == pytest.approx(math.log(0.5))
-    assert pooled["BAD"] == pytest.approx(math.log(0.1))
+
+def test_openai_logprobs_count_only_tokens_that_are_the_whole_label():
+    # "G" and "Go" start other words too; only "Good" with or without a space is the label.
+    top = {"G": math.log(0.2), "Good": math.log(0.3), " Good": math.log(0.1), "Go": math.log(0.05),
+           "Bad": math.log(0.1), "x": math.log(0.01)}
+    pooled = candidate_logprobs(top, ["Good", "Bad", "GOOD"])
+    assert pooled["Good"] == pytest.approx(math.log(0.4))
+    assert pooled["Bad"] == pytest.approx(math.log(0.1))
+    assert pooled["GOOD"] == -math.inf

@@ -253,3 +253,50 @@ def test_default_labels(tmp_path):
     assert default_label(parse_model_ref("default")) == "default"
     assert default_label(parse_model_ref(str(checkpoint))) == "sft-final"
     assert default_label(parse_model_ref("openai:qwen-7b@http://localhost:8000/v1")) == "qwen-7b"
+
+
+def test_graded_chunks_do_not_reread_the_trajectory_file(make_settings, monkeypatch):
+    # Each chunk used to reread the whole output file: quadratic over an evaluation.
+    from swirl import judging
+    from swirl.evaluation import harness
+
+    settings = make_settings(benchmarks=["gsm8k"], inputs=make_settings().inputs[:1], judge="reference", limit=4)
+    monkeypatch.setattr(harness, "GRADE_CHUNK", 1)
+    reads = []
+    for module in (harness, judging):
+        original = module.read_records
+        monkeypatch.setattr(module, "read_records", lambda path, *a, _read=original, **k: reads.append(path) or _read(path, *a, **k))
+    evaluate(settings, open_backend=lambda ref: scripted_policy(all_tasks(settings), gold_answer))
+    path = settings.output / "trajectories" / "default" / "gsm8k.jsonl"
+    assert len(read_records(path, Trajectory)) == 4
+    # Once to summarize; the resume check finds no file yet.
+    assert reads.count(path) == 1
+
+
+def test_eval_judge_that_gave_the_training_reward_is_flagged(make_settings, tmp_path):
+    # A trained checkpoint: swirl train writes train_settings.json beside final/.
+    trained = tmp_path / "train" / "final"
+    trained.mkdir(parents=True)
+    (trained / "config.json").write_text("{}")
+    (tmp_path / "train" / "train_settings.json").write_text(json.dumps({"judge": "default", "judge_mode": "score"}))
+    base = dict(models=[str(trained)], benchmarks=["gsm8k"], inputs=make_settings().inputs[:1], limit=2)
+    policy = lambda ref: scripted_policy(all_tasks(make_settings(**base)), gold_answer)  # noqa: E731
+
+    independent = evaluate(make_settings(**base, judge="reference"), open_backend=policy)
+    assert independent["judges"] == {
+        "accuracy": "programmatic",
+        "programmatic_accuracy": "programmatic",
+        "process_score": "reference",
+        "training_reward": ["default"],
+        "warnings": [],
+    }
+
+    def judge_or_policy(ref):
+        return ScriptedBackend(lambda conversation: "Verdict: GOOD") if ref == "default" else policy(ref)
+
+    same = make_settings(**base, judge="default", judge_mode="generate", output=tmp_path / "same")
+    result = evaluate(same, open_backend=judge_or_policy)
+    assert result["judges"]["process_score"] == "default (generate mode)"
+    [warning] = result["judges"]["warnings"]
+    assert "default also gave the training reward" in warning
+    assert f"**Warning:** {warning}" in (same.output / "results.md").read_text()

@@ -5,7 +5,11 @@ import pytest
 from swirl.judges.base import StepToJudge
 from swirl.judges.reference import ReferenceJudge
 from swirl.prompts import format_observation
+from swirl.generate import ToolSettings, build_toolsets
+from swirl.rollout import RolloutSettings, start_trajectory
 from swirl.tasks import load_tasks
+from swirl.tools import SearchTool
+from swirl.tools.calculator import evaluate
 
 PROMPT = [{"role": "system", "content": "s"}, {"role": "user", "content": "Question: q"}]
 
@@ -57,3 +61,42 @@ def test_hotpot_search_rewards_new_supporting_paragraphs(hotpot):
     assert verdicts(judge, task, [f"<search_query>{query_text}</search_query>"], state=seen) == ["BAD"]
     assert verdicts(judge, task, ["<search_query>zzzz qqqq</search_query>"]) == ["BAD"]
     assert verdicts(judge, task, [f"<answer>{task.answer}</answer>", "<answer>certainly not this</answer>"]) == ["GOOD", "BAD"]
+
+
+def test_a_gold_calculation_repeated_is_good_once(gsm8k_task):
+    # A policy rewarded by this judge must not earn reward by repeating a right calculation.
+    expressions = ["48/2", "48/2", "24 * 1", "48 + 24", "48 + 24"]
+    state = list(PROMPT)
+    labels = []
+    for expression in expressions:
+        call = f"<math_exp>{expression}</math_exp>"
+        labels += verdicts(ReferenceJudge(), gsm8k_task, [call], state=state)
+        state += [{"role": "assistant", "content": call},
+                  {"role": "user", "content": format_observation("calculator", evaluate(expression))}]
+    assert labels == ["GOOD", "BAD", "BAD", "GOOD", "BAD"]
+
+
+def test_search_is_judged_with_the_corpus_and_top_k_generation_used(data_dir):
+    # Generation indexed the whole split with top-2; `swirl judge` sees only the judged tasks.
+    split = load_tasks(data_dir / "hotpotqa" / "train.jsonl")
+    judged_tasks = split[:5]
+    tools_for = build_toolsets(judged_tasks, ToolSettings(search_top_k=2), corpus_tasks=split)
+    search = next(t for t in tools_for(judged_tasks[0]) if isinstance(t, SearchTool))
+
+    # A query whose supporting paragraph comes second: only a top-2 search retrieves it.
+    task, query = next(
+        (task, title)
+        for task in judged_tasks
+        for title in task.supporting_titles
+        if [p.title in task.supporting_titles for p in search.search(title)] == [False, True]
+    )
+    trajectory = start_trajectory(task, 0, tools_for(task), RolloutSettings(), "policy")
+    assert trajectory.search == search.settings
+    step = StepToJudge(task, trajectory.messages, f"<search_query>{query}</search_query>", trajectory.search)
+
+    judge = ReferenceJudge.for_tasks(judged_tasks)
+    assert judge.search.corpus_key != search.corpus_key  # the judged tasks alone are another corpus
+    assert judge.search_for(step).corpus_key == search.corpus_key
+    assert judge.search_for(step).top_k == 2
+    [judgement] = judge.judge([step])
+    assert judgement.verdict == "GOOD", judgement.rationale

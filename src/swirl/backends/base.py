@@ -8,6 +8,7 @@ server, llama.cpp, vLLM) is chosen by the model reference and ``--backend``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swirl.records import ChatMessage
@@ -54,14 +55,21 @@ class Backend(ABC):
         """One continuation per conversation, in order. A failed item has ``finish_reason='error'``."""
 
     def next_token_logprobs(
-        self, conversations: list[list[ChatMessage]], prefix: str, candidates: list[str]
+        self, conversations: list[list[ChatMessage]], candidates: list[str]
     ) -> list[dict[str, float]]:
-        """Log-probability of each candidate word as the next token after ``prefix``.
+        """Log-probability that the assistant's reply starts with each candidate, per conversation.
 
-        ``prefix`` is appended to the opened assistant turn (e.g. ``"Verdict:"``). Backends
-        without log-probabilities raise :class:`NotImplementedError`.
+        Every candidate must be a single token of this model (see :meth:`count_tokens`); its
+        probability is that of its token, written with or without a leading space, as the
+        first token of the opened assistant turn. Every backend computes exactly this, so
+        scores agree across engines serving the same model. Backends without
+        log-probabilities raise :class:`NotImplementedError`.
         """
         raise NotImplementedError(f"backend {self.info.name} does not return log-probabilities")
+
+    def count_tokens(self, text: str) -> int | None:
+        """How many tokens the model's tokenizer splits ``text`` into; None when the backend cannot tell."""
+        return None
 
     def close(self) -> None:
         """Release engine resources (servers, threads)."""
@@ -93,3 +101,19 @@ def closing_tag_for(text: str, stops: tuple[str, ...]) -> str | None:
             if position > last_open:
                 last_open, chosen = position, stop
     return chosen
+
+
+def single_token_ids(text: str, encode: Callable[[str], list[int]], model: str) -> list[int]:
+    """Ids of ``text`` and of ``" " + text`` (tokenizers differ on the leading space) that are one token each.
+
+    Raises ValueError when neither is a single token for ``model``: its probability as a
+    first token would then be that of an unrelated prefix.
+    """
+    ids = set()
+    for variant in (text, " " + text):
+        encoded = encode(variant)
+        if len(encoded) == 1:
+            ids.add(encoded[0])
+    if not ids:
+        raise ValueError(f"{text!r} is several tokens for {model}; score only single-token labels")
+    return sorted(ids)

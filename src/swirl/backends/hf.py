@@ -7,12 +7,11 @@ together in chunks of ``batch_size`` with the KV cache, so one rollout step cost
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
+from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop, single_token_ids
 from swirl.records import ChatMessage
 
 
@@ -112,7 +111,7 @@ class HFBackend(Backend):
     def next_token_logprobs(
         self, conversations: list[list[ChatMessage]], candidates: list[str]
     ) -> list[dict[str, float]]:
-        candidate_ids = {c: self._first_token_ids(c) for c in candidates}
+        candidate_ids = {c: single_token_ids(c, self._token_ids, self.info.name) for c in candidates}
         texts = [self._render(c) for c in conversations]
         results: list[dict[str, float] | None] = [None] * len(conversations)
         for chunk in self._chunks(texts):
@@ -120,17 +119,11 @@ class HFBackend(Backend):
             logits = self.model(**inputs).logits[:, -1, :].float()
             logprobs = torch.log_softmax(logits, dim=-1)
             for row, index in enumerate(chunk):
-                results[index] = {
-                    c: float(torch.logsumexp(logprobs[row, ids], dim=0)) if ids else -math.inf
-                    for c, ids in candidate_ids.items()
-                }
+                results[index] = {c: float(torch.logsumexp(logprobs[row, ids], dim=0)) for c, ids in candidate_ids.items()}
         return [r for r in results if r is not None]
 
-    def _first_token_ids(self, word: str) -> list[int]:
-        """First token of the word with and without a leading space (tokenizers differ)."""
-        ids = set()
-        for variant in (word, " " + word):
-            encoded = self.tokenizer.encode(variant, add_special_tokens=False)
-            if encoded:
-                ids.add(encoded[0])
-        return sorted(ids)
+    def count_tokens(self, text: str) -> int:
+        return len(self._token_ids(text))
+
+    def _token_ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)

@@ -18,6 +18,7 @@ except ImportError:
     llama_cpp = None
 
 from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, closing_tag_for, cut_at_stop
+from swirl.backends.base import single_token_ids
 from swirl.errors import SwirlError
 from swirl.records import ChatMessage
 
@@ -76,6 +77,7 @@ class LlamaCppBackend(Backend):
     def next_token_logprobs(
         self, conversations: list[list[ChatMessage]], candidates: list[str]
     ) -> list[dict[str, float]]:
+        candidate_ids = {c: single_token_ids(c, self._token_ids, self.info.name) for c in candidates}
         results = []
         for conversation in conversations:
             prompt = self.formatter(messages=conversation).prompt
@@ -86,12 +88,14 @@ class LlamaCppBackend(Backend):
             row = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
             logits = np.ctypeslib.as_array(row, shape=(self.llm.n_vocab(),)).astype(np.float64)
             logprobs = logits - (logits.max() + math.log(np.exp(logits - logits.max()).sum()))
-            scores = {}
-            for candidate in candidates:
-                ids = {self.llm.tokenize(v.encode(), add_bos=False)[0] for v in (candidate, " " + candidate)}
-                scores[candidate] = float(np.logaddexp.reduce([logprobs[i] for i in ids]))
-            results.append(scores)
+            results.append({c: float(np.logaddexp.reduce(logprobs[ids])) for c, ids in candidate_ids.items()})
         return results
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._token_ids(text))
+
+    def _token_ids(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def close(self) -> None:
         # Drop the engine now: left to interpreter shutdown, llama-cpp-python's __del__

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import os
 import random
+import urllib.request
 from typing import Any
 
+import numpy as np
 import openai
 
 from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, closing_tag_for
@@ -158,12 +161,46 @@ class OpenAIBackend(Backend):
             results.append(candidate_logprobs({t.token: t.logprob for t in top}, candidates))
         return results
 
+    def count_tokens(self, text: str) -> int | None:
+        """Asked of the server's tokenize endpoint (llama-cpp-python, llama.cpp, vLLM); None when it has none."""
+        endpoints = (
+            ("/extras/tokenize", lambda t: {"input": t, "model": self.model}),
+            ("/tokenize", lambda t: {"content": t, "prompt": t, "model": self.model, "add_special_tokens": False}),
+        )
+        for url in self.base_urls:
+            root = url.rstrip("/").removesuffix("/v1")
+            for path, body in endpoints:
+                with_text, empty = _token_count(root + path, body(text)), _token_count(root + path, body(""))
+                if with_text is not None and empty is not None:
+                    # What the empty text counts is what the endpoint adds to every text (a BOS token).
+                    return with_text - empty
+        return None
+
+
+def _token_count(url: str, body: dict[str, Any]) -> int | None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_key_from_environment()}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10.0) as reply:
+            tokens = json.loads(reply.read())["tokens"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return len(tokens) if isinstance(tokens, list) else None
+
 
 def candidate_logprobs(top: dict[str, float], candidates: list[str]) -> dict[str, float]:
-    """Pool the probability of every top token that starts a candidate word."""
+    """Each candidate's log-probability among the top first tokens: the tokens that are exactly it.
+
+    A token counts with or without surrounding whitespace, as the other backends count the
+    candidate with or without a leading space; a token that is only a prefix of the
+    candidate ("G", "GO") is another word's start and never counts. A candidate outside the
+    top tokens gets no probability (-inf): the server does not say how unlikely it is.
+    """
     pooled = {}
     for candidate in candidates:
-        matching = [lp for token, lp in top.items() if token.strip() and candidate.upper().startswith(token.strip().upper())]
-        pooled[candidate] = math.log(sum(math.exp(lp) for lp in matching)) if matching else -math.inf
+        matching = [lp for token, lp in top.items() if token.strip() == candidate]
+        pooled[candidate] = float(np.logaddexp.reduce(matching)) if matching else -math.inf
     return pooled
-

@@ -61,3 +61,6 @@ class VLLMBackend(Backend):
             top = output.outputs[0].logprobs[0]
             results.append(candidate_logprobs({lp.decoded_token: lp.logprob for lp in top.values()}, candidates))
         return results
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.get_tokenizer().encode(text, add_special_tokens=False))

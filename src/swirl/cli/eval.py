@@ -28,8 +28,9 @@ def eval_command(
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help="Step limit (0 = 10 for math, 5 for QA)."),
     no_tools: bool = typer.Option(False, "--no-tools", help="Ablation: no tools, the model answers directly."),
-    judge: str = typer.Option("", "--judge", help="Process judge for the mean step score: a model reference, or 'reference' (gold-data judge); default none."),
+    judge: str = typer.Option("", "--judge", help="Process judge for the mean step score: a model reference, or 'reference' (gold-data judge); default none. Use another model than the training reward's judge: its own scores are no independent evidence."),
     judge_mode: str = typer.Option("score", "--judge-mode", help="Process judge mode: score (P(GOOD)) or generate (reasoning + verdict)."),
+    reward_judge: list[str] = typer.Option([], "--reward-judge", help="Judge that gave the models their training reward (repeatable), for the independence warning; found automatically in a checkpoint's train_settings.json."),
     grader: str = typer.Option("", "--grader", help="LLM outcome grader (answer equivalence); default: programmatic correctness."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="Bootstrap resamples per confidence interval."),
     config: Path = ConfigOption,
@@ -57,18 +58,27 @@ def eval_command(
         no_tools=no_tools,
         judge=judge or None,
         judge_mode=judge_mode,
+        reward_judges=reward_judge,
         grader=grader or None,
         bootstrap=bootstrap,
     )
     with ProgressBoard() as board:
         result = evaluate(settings, on_progress=board)
-    header, rows = cross_task_table(result)
-    table = Table(title=f"accuracy ({result['confidence']:.0%} CI)")
-    for column in header:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+
+    judges = result["judges"]
+    shown = ["accuracy"] + (["programmatic_accuracy"] if judges["accuracy"] != judges["programmatic_accuracy"] else [])
+    for metric in shown:
+        header, rows = cross_task_table(result, metric)
+        table = Table(title=f"{metric} ({result['confidence']:.0%} CI), graded by {judges[metric]}")
+        for column in header:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    if judges["process_score"]:
+        console.print(f"process_score judged by {judges['process_score']}", highlight=False)
+    for warning in judges["warnings"]:
+        console.print(f"[yellow]warning: {warning}[/]", highlight=False)
     failed = sum(cell["failed"] for by_benchmark in result["results"].values() for cell in by_benchmark.values())
     if failed:
         console.print(f"[yellow]inference failed on {failed} question(s); see results.md[/]", highlight=False)

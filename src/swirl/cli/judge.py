@@ -10,6 +10,7 @@ from rich.table import Table
 
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors
+from swirl.judges.process import GENERATE_MAX_TOKENS
 
 
 @app.command()
@@ -24,7 +25,8 @@ def judge(
     backend: str = typer.Option("auto", "--backend", help="Engine for judge models: auto, hf, openai, llamacpp, vllm."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Also report agreement with the reference judge (or --against)."),
     against: Path = typer.Option(None, "--against", help="Judged JSONL whose step labels are the calibration reference."),
-    chunk_size: int = typer.Option(16, "--chunk-size", min=1, help="Trajectories judged per backend call."),
+    max_tokens: int = typer.Option(GENERATE_MAX_TOKENS, "--max-tokens", min=8, help="generate mode: token budget of the judge's reasoning and verdict."),
+    chunk_size: int = typer.Option(16, "--chunk-size", min=1, help="Steps judged per backend call (whole trajectories; progress advances per call)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Judge only the first N trajectories (0 = all)."),
     seed: int = typer.Option(0, "--seed"),
     config: Path = ConfigOption,
@@ -54,16 +56,17 @@ def judge(
     against_labels = None
     if against is not None:
         against_labels = {t.id: [j.verdict for j in t.step_judgements or []] for t in read_trajectories(against)}
-    process_judge = make_process_judge(REFERENCE if reference else model, tasks, mode=mode, backend=backend, seed=seed)
+    process_judge = make_process_judge(
+        REFERENCE if reference else model, tasks, mode=mode, backend=backend, seed=seed, max_tokens=max_tokens
+    )
     grader = make_backend(parse_model_ref(outcome_model), backend) if outcome_model else None
     outcome_judge = OutcomeJudge(grader)
 
-    ids = {t.id for t in trajectories}
-    done = sum(t.id in ids for t in read_trajectories(output)) if output.exists() else 0
+    total_steps = sum(len(t.steps) for t in trajectories)
     with ProgressBoard() as board:
         summary = judge_trajectories(
             trajectories, process_judge, outcome_judge, output, chunk_size=chunk_size,
-            on_progress=counter(board, "judging", len(trajectories), done),
+            on_progress=counter(board, "judging steps", total_steps),
         )
     table = Table(title=f"judged {summary.judged} trajectories ({summary.skipped} already in {output})")
     for column in ("steps", "GOOD", "BAD", "UNPARSED", "mean process score", "outcome accuracy"):

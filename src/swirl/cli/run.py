@@ -86,3 +86,10 @@ def print_comparison(metrics: dict) -> None:
             ]
             table.add_row(benchmark["name"], model["label"], *cells, str(result["n"]))
     console.print(table)
+    judges = metrics.get("judges", {})
+    console.print(
+        f"accuracy graded by {judges.get('accuracy')}; process_score judged by {judges.get('process_score') or 'none'}",
+        highlight=False,
+    )
+    for warning in judges.get("warnings", []):
+        console.print(f"[yellow]warning: {warning}[/]", highlight=False)

@@ -25,7 +25,10 @@ Per-question metrics, each averaged over the questions of a benchmark:
 * ``programmatic_accuracy``: numeric match for math, exact match for QA, whatever the grader.
 * ``exact_match`` (both task types) and ``f1`` (QA only): SQuAD/HotpotQA answer metrics.
 * ``process_score`` (only with a process judge): the mean step score of the question's
-  trajectory; questions without any step are left out.
+  trajectory; questions without any step are left out. It is independent evidence only
+  when the judge is not the one whose scores trained the models (``reward_judges``, and
+  the ``train_settings.json`` beside a checkpoint): ``judges`` in ``metrics.json`` says
+  who graded what and warns otherwise.
 * ``answered_rate``: 1 when the trajectory ended with an answer.
 * ``mean_steps`` and ``mean_tool_calls``: actions and tool calls of the trajectory.
 * ``invalid_action_rate``: the fraction of the trajectory's actions that were invalid
@@ -39,6 +42,7 @@ unanswered question, and is counted in ``failed`` and listed in ``failures``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,7 +61,7 @@ from swirl.judges.base import ProcessJudge
 from swirl.judges.outcome import OutcomeJudge
 from swirl.judges.process import MODES, LLMProcessJudge
 from swirl.judges.reference import ReferenceJudge
-from swirl.judging import judge_trajectories
+from swirl.judging import judge_chunk
 from swirl.models import ModelRef, parse_model_ref
 from swirl.progress import ProgressCallback
 from swirl.prompts import PROMPT_VERSION
@@ -65,6 +69,7 @@ from swirl.records import ACTION_MAX_TOKENS, SamplingSettings, Task, Trajectory
 from swirl.rollout import RolloutSettings, run_rollouts, start_trajectory
 from swirl.tasks import load_tasks, sample_tasks
 from swirl.tools import Tool
+from swirl.training.settings import SETTINGS_FILE
 
 BENCHMARKS = ("gsm8k", "hotpotqa", "musique", "2wiki")
 METRICS = (
@@ -113,8 +118,12 @@ class EvalSettings(BaseModel):
     no_tools: bool = False
     """Ablation: no tools, the model answers directly."""
     judge: str | None = None
-    """Process judge for ``process_score``: a model reference or ``reference``; None = no step scores."""
+    """Process judge for ``process_score``: a model reference or ``reference``; None = no step scores.
+    Independent evidence only when it is not the judge whose scores trained the models."""
     judge_mode: str = "score"
+    reward_judges: list[str] = Field(default_factory=list)
+    """Judges whose scores were the evaluated models' training reward; with those found in each
+    model's ``train_settings.json``, checked against ``judge``."""
     grader: str | None = None
     """LLM outcome grader (answer equivalence); None = programmatic correctness."""
     bootstrap: int = Field(1000, ge=1)
@@ -141,6 +150,19 @@ class EvalPlan:
     models: list[ModelRef]
     labels: list[str]
     benchmarks: list[Benchmark]
+    reward_judges: list[str]
+    """The given reward judges and those recorded next to the evaluated checkpoints."""
+
+    @property
+    def judge_warning(self) -> str | None:
+        """Set when the process judge also gave the training reward, so its score is no independent evidence."""
+        judge = self.settings.judge
+        if not judge or not any(same_model(judge, reward) for reward in self.reward_judges):
+            return None
+        return (
+            f"the process judge {judge} also gave the training reward, so process_score is not independent "
+            "evidence; give another --judge (eval.judge)"
+        )
 
     def trajectories_path(self, label: str, benchmark: str) -> Path:
         return self.settings.output / "trajectories" / path_name(label) / f"{benchmark}.jsonl"
@@ -191,11 +213,39 @@ def validate(settings: EvalSettings) -> EvalPlan:
     if settings.grader:
         parse_model_ref(settings.grader)
     labels = _labels(settings.labels, refs)
+    recorded = [judge for ref in refs if (judge := recorded_reward_judge(ref))]
+    reward_judges = list(dict.fromkeys([*settings.reward_judges, *recorded]))
     benchmarks = []
     for name, path in zip(settings.benchmarks, settings.inputs):
         corpus = load_tasks(path, name)
         benchmarks.append(Benchmark(name, path, sample_tasks(corpus, settings.limit or None, settings.seed), corpus))
-    return EvalPlan(settings, refs, labels, benchmarks)
+    return EvalPlan(settings, refs, labels, benchmarks, reward_judges)
+
+
+def recorded_reward_judge(ref: ModelRef) -> str | None:
+    """The reward judge in the ``train_settings.json`` that ``swirl train`` wrote beside (or above) a checkpoint."""
+    if ref.kind != "hf":
+        return None
+    for directory in (Path(ref.location), Path(ref.location).parent):
+        path = directory / SETTINGS_FILE
+        if path.is_file():
+            try:
+                judge = json.loads(path.read_text(encoding="utf-8")).get("judge")
+            except (OSError, ValueError, AttributeError):
+                return None
+            return judge if isinstance(judge, str) else None
+    return None
+
+
+def same_model(first: str, second: str) -> bool:
+    """Whether two judge references name the same model (the same file, directory or served model)."""
+    if REFERENCE_JUDGE in (first, second):
+        return first == second
+    try:
+        a, b = parse_model_ref(first), parse_model_ref(second)
+    except SwirlError:
+        return first.strip() == second.strip()
+    return (a.kind, a.location) == (b.kind, b.location)
 
 
 def _labels(given: list[str], refs: list[ModelRef]) -> list[str]:
@@ -318,14 +368,9 @@ def _run_model(
     pending: dict[str, list[Trajectory]] = {name: [] for name in todo}
 
     def grade(name: str) -> None:
-        chunk, path, judge = pending[name], plan.trajectories_path(label, name), process_judges[name]
-        if judge is not None:
-            judge_trajectories(chunk, judge, outcome_judge, path, chunk_size=len(chunk))
-        else:
-            outcomes = outcome_judge.judge([(t.task, t.final_answer) for t in chunk])
-            with JsonlWriter(path) as writer:
-                for trajectory, outcome in zip(chunk, outcomes):
-                    writer.write(trajectory.model_copy(update={"outcome": outcome}))
+        with JsonlWriter(plan.trajectories_path(label, name)) as writer:
+            for judged in judge_chunk(pending[name], process_judges[name], outcome_judge):
+                writer.write(judged)
         pending[name] = []
 
     def on_finished(trajectory: Trajectory) -> None:
@@ -433,6 +478,7 @@ def summarize(plan: EvalPlan) -> dict:
         "swirl_version": __version__,
         "prompt_version": PROMPT_VERSION,
         "settings": settings.model_dump(mode="json"),
+        "judges": graded_by(plan),
         "confidence": CONFIDENCE,
         "bootstrap": {"method": "percentile", "resamples": settings.bootstrap, "seed": settings.seed},
         "models": [
@@ -452,6 +498,21 @@ def summarize(plan: EvalPlan) -> dict:
         ],
         "results": results,
         "comparisons": _comparisons(plan, per_question),
+    }
+
+
+def graded_by(plan: EvalPlan) -> dict:
+    """Which judge produced which metric, the models' training-reward judges, and any warning."""
+    settings = plan.settings
+    process = None
+    if settings.judge:
+        process = settings.judge if settings.judge == REFERENCE_JUDGE else f"{settings.judge} ({settings.judge_mode} mode)"
+    return {
+        "accuracy": f"LLM grader {settings.grader}" if settings.grader else "programmatic",
+        "programmatic_accuracy": "programmatic",
+        "process_score": process,
+        "training_reward": plan.reward_judges,
+        "warnings": [plan.judge_warning] if plan.judge_warning else [],
     }
 
 

@@ -2,8 +2,9 @@
 :func:`swirl.evaluation.harness.summarize` returns.
 
 * ``metrics.json``: everything, machine-readable.
-* ``results.md``: the cross-task accuracy table (models x benchmarks), one detailed table
-  per benchmark, the paired differences against the first model and any failed questions.
+* ``results.md``: which judge graded which metric (with a warning when the process judge
+  also gave the training reward), the cross-task accuracy table (models x benchmarks; also
+  the programmatic one when an LLM graded accuracy), one detailed table per benchmark, the paired differences against the first model and any failed questions.
 * ``<metric>.png``: grouped bar charts (one group per benchmark, one bar per model) with
   the confidence intervals as error bars, for accuracy and, when judged, process score.
 
@@ -68,10 +69,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def markdown_report(result: dict) -> str:
     """The ``results.md`` text."""
     settings = result["settings"]
+    judges = result["judges"]
     confidence = f"{result['confidence']:.0%}"
-    judge = settings["judge"] or "none"
-    if settings["judge"] and settings["judge"] != "reference":
-        judge += f" ({settings['judge_mode']} mode)"
     lines = [
         "# Evaluation results",
         "",
@@ -85,13 +84,22 @@ def markdown_report(result: dict) -> str:
         f"| decoding | temperature {settings['temperature']}, at most {settings['max_tokens']} tokens per action |",
         f"| steps | {settings['max_steps'] or '10 for math, 5 for QA'} |",
         f"| tools | {'none (ablation)' if settings['no_tools'] else 'calculator for math, search for QA'} |",
-        f"| outcome grader | {settings['grader'] or 'programmatic'} |",
-        f"| process judge | {judge} |",
+        f"| accuracy graded by | {judges['accuracy']} |",
+        f"| programmatic_accuracy graded by | {judges['programmatic_accuracy']} |",
+        f"| process_score judged by | {judges['process_score'] or 'none'} |",
+        f"| training reward of the models | {', '.join(judges['training_reward']) or 'not recorded'} |",
         "",
-        f"## Accuracy across benchmarks ({confidence} CI)",
+        *(f"**Warning:** {warning}\n" for warning in judges["warnings"]),
+        f"## Accuracy across benchmarks ({confidence} CI), graded by {judges['accuracy']}",
         "",
         *_markdown_table(*cross_task_table(result)),
     ]
+    if judges["accuracy"] != judges["programmatic_accuracy"]:
+        lines += [
+            f"## Programmatic accuracy across benchmarks ({confidence} CI)",
+            "",
+            *_markdown_table(*cross_task_table(result, "programmatic_accuracy")),
+        ]
     for benchmark in result["benchmarks"]:
         name = benchmark["name"]
         cells = {label: result["results"][label][name] for label in _labels(result)}

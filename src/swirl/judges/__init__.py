@@ -18,10 +18,13 @@ def make_process_judge(
     backend: str = "auto",
     seed: int = 0,
     max_retries: int = 6,
+    max_tokens: int | None = None,
 ) -> ProcessJudge:
     """The process judge named by ``reference``: ``reference`` for the gold-guided judge
-    (its search index built over ``tasks``), else a model reference for the LLM judge."""
-    from swirl.judges.process import LLMProcessJudge
+    (its search index built over ``tasks``), else a model reference for the LLM judge.
+
+    ``max_tokens`` is the generate mode's reply budget (default :data:`GENERATE_MAX_TOKENS`)."""
+    from swirl.judges.process import GENERATE_MAX_TOKENS, LLMProcessJudge
     from swirl.judges.reference import ReferenceJudge
 
     if reference == REFERENCE:
@@ -30,4 +33,4 @@ def make_process_judge(
     from swirl.models import parse_model_ref
 
     engine = make_backend(parse_model_ref(reference), backend, max_retries=max_retries)
-    return LLMProcessJudge(engine, mode=mode, name=reference, seed=seed)
+    return LLMProcessJudge(engine, mode=mode, name=reference, seed=seed, max_tokens=max_tokens or GENERATE_MAX_TOKENS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from swirl.records import ChatMessage, StepJudgement, Task, Trajectory
+from swirl.records import ChatMessage, SearchSettings, StepJudgement, Task, Trajectory
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class StepToJudge:
     """Judges that must not see the gold answer (the LLM judge) read only its question."""
     state: list[ChatMessage]
     action_text: str
+    search: SearchSettings | None = None
+    """The search the policy had in this state (corpus and top-k), for judges that re-run it."""
 
 
 class ProcessJudge(Protocol):
@@ -31,7 +33,7 @@ class ProcessJudge(Protocol):
 
 def steps_of(trajectory: Trajectory) -> list[StepToJudge]:
     return [
-        StepToJudge(trajectory.task, trajectory.state_messages(step.index), step.action_text)
+        StepToJudge(trajectory.task, trajectory.state_messages(step.index), step.action_text, trajectory.search)
         for step in trajectory.steps
     ]
 

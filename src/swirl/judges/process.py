@@ -8,8 +8,11 @@ Two modes, on any backend:
   * ``generate``: the judge writes its reasoning, then ``Verdict: GOOD|BAD``; the
     verdict is parsed robustly and the call retried (new seed) when it cannot be.
     Score 1.0 for GOOD, 0.0 for BAD.
-  * ``score``: one forward pass; score = P(GOOD) / (P(GOOD) + P(BAD)) from the first
-    token's log-probabilities, verdict GOOD when the score is at least 0.5.
+  * ``score``: one forward pass; score = P(GOOD) / (P(GOOD) + P(BAD)), the labels'
+    probabilities as the first token of the reply, verdict GOOD when the score is at
+    least 0.5. The labels are spelled so that each is one token of the judge's tokenizer
+    (checked when the judge starts), so the score does not depend on how a tokenizer
+    splits words, and every backend computes the same number.
 
 A verdict that stays unparsable is recorded as ``UNPARSED`` with score 0.0, never
 silently as GOOD or BAD.
@@ -21,11 +24,14 @@ import math
 import re
 
 from swirl.backends.base import Backend, GenerationRequest
+from swirl.errors import SwirlError
 from swirl.judges.base import StepToJudge, history_after_question
 from swirl.records import ChatMessage, StepJudgement
 
 JUDGE_PROMPT_VERSION = "swirl-judge-v1"
 MODES = ("generate", "score")
+GENERATE_MAX_TOKENS = 128
+"""Token budget of one reasoning + verdict reply: room for a few sentences and the verdict line."""
 
 SYSTEM = """You judge one step of an assistant that answers a question in several steps, using tools.
 At each step the assistant thinks briefly, then either calls one tool (a tag such as <search_query>...</search_query> or <math_exp>...</math_exp>) or gives its final answer in <answer>...</answer>.
@@ -36,10 +42,23 @@ Decide whether the STEP TO JUDGE is reasonable:
 - A step is BAD if it is unhelpful, repeats an earlier call, calls a tool and answers at once, has no tool call or answer, or answers without support from the evidence."""
 
 GENERATE_INSTRUCTION = "Explain your reasoning in a few sentences, then finish with a last line of exactly 'Verdict: GOOD' or 'Verdict: BAD'."
-SCORE_INSTRUCTION = "Reply with exactly one word: GOOD or BAD."
+SCORE_INSTRUCTION = "Reply with exactly one word: {good} or {bad}."
+SCORE_LABELS = (("GOOD", "BAD"), ("Good", "Bad"), ("good", "bad"))
+"""Spellings of the two verdicts in score mode, in order of preference: the judge uses the
+first pair whose words are each a single token of its model (see :func:`score_labels`)."""
 
-_VERDICT_LINE = re.compile(r"verdict\s*[:=\-]?\s*\**\s*(GOOD|BAD)\b", re.IGNORECASE)
-_BARE_WORD = re.compile(r"\b(GOOD|BAD)\b")
+# A labelled verdict: "Verdict: GOOD", "**Verdict:** bad", "the verdict is GOOD", "Verdict: not GOOD".
+_LABELLED = re.compile(r"verdict\W{0,4}(?:is\W{1,3})?(not\s+)?(GOOD|BAD)\b", re.IGNORECASE)
+# What may follow the last labelled verdict: markdown, then the end of the line or of the sentence.
+_LABEL_END = re.compile(r"[*_`'\"]*\s*(?:[.!]|$)", re.MULTILINE)
+# A negation in the same sentence before the label ("I would not give it Verdict: GOOD").
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot)\b|n't\b", re.IGNORECASE)
+# A verdict word negated anywhere in the reply ("the step is not good", "not a bad call").
+_NEGATED_WORD = re.compile(
+    r"(?:\b(?:not|never|hardly|barely)|n't)\s+(?:(?:a|an|very|really|so|that|too|particularly|entirely|quite)\s+)*(GOOD|BAD)\b",
+    re.IGNORECASE,
+)
+_BARE_LINE = re.compile(r"^[\s*_`'\"#>-]*(GOOD|BAD)[\s*_`'\".!]*$", re.IGNORECASE)
 
 
 def render_history(history: list[ChatMessage]) -> str:
@@ -56,8 +75,9 @@ def render_history(history: list[ChatMessage]) -> str:
     return "\n\n".join(lines)
 
 
-def judge_messages(step: StepToJudge, mode: str) -> list[ChatMessage]:
-    instruction = SCORE_INSTRUCTION if mode == "score" else GENERATE_INSTRUCTION
+def judge_messages(step: StepToJudge, mode: str, labels: tuple[str, str] = SCORE_LABELS[0]) -> list[ChatMessage]:
+    """The judge's conversation; ``labels`` are the words score mode asks for (GOOD, BAD)."""
+    instruction = SCORE_INSTRUCTION.format(good=labels[0], bad=labels[1]) if mode == "score" else GENERATE_INSTRUCTION
     user = (
         f"QUESTION:\n{step.task.question.strip()}\n\n"
         f"CONVERSATION SO FAR:\n{render_history(history_after_question(step.state))}\n\n"
@@ -66,19 +86,57 @@ def judge_messages(step: StepToJudge, mode: str) -> list[ChatMessage]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def score_labels(backend: Backend) -> tuple[str, str]:
+    """The first pair of :data:`SCORE_LABELS` whose words are each one token of the judge model.
+
+    Score mode reads P(label) from the first token of the reply, which is the label's
+    probability only when the label is one token. A backend that cannot tokenize (a hosted
+    API without a tokenize endpoint) gets the first pair unchecked.
+    """
+    for pair in SCORE_LABELS:
+        counts = [backend.count_tokens(label) for label in pair]
+        if None in counts:
+            return SCORE_LABELS[0]
+        if counts == [1, 1]:
+            return pair
+    spelled = ", ".join("/".join(pair) for pair in SCORE_LABELS)
+    raise SwirlError(
+        f"judge {backend.info.name} splits every verdict spelling ({spelled}) into several tokens, "
+        "so score mode cannot read their probabilities; use the generate judge mode"
+    )
+
+
 def parse_verdict(text: str) -> str | None:
-    """GOOD/BAD from a judge's reply: the last 'Verdict: X', else a lone word, else None."""
-    labelled = _VERDICT_LINE.findall(text)
+    """GOOD/BAD from a judge's reply, or None when the reply does not state one unambiguously.
+
+    A verdict is either labelled ("Verdict: GOOD", ending its line or sentence) or a line
+    holding only the word. The reply gives no verdict when its verdicts disagree, when the
+    label is negated ("Verdict: not GOOD", "I would not say verdict: GOOD"), or when it
+    negates the very word it concludes with ("Verdict: GOOD. The step is not good."). Free
+    text that merely contains a label word ("the step is not good") is never a verdict.
+    """
+    labelled = list(_LABELLED.finditer(text))
     if labelled:
-        return labelled[-1].upper()
-    words = {w.upper() for w in _BARE_WORD.findall(text.upper())}
-    if len(words) == 1:
-        return words.pop()
-    return None
+        last = labelled[-1]
+        if any(m.group(1) for m in labelled) or not _LABEL_END.match(text, last.end()):
+            return None
+        sentence_start = max(text.rfind(c, 0, last.start()) for c in ".!?\n") + 1
+        if _NEGATION.search(text[sentence_start : last.start()]):
+            return None
+        candidates = {m.group(2).upper() for m in labelled}
+    else:
+        candidates = {m.group(1).upper() for line in text.splitlines() if (m := _BARE_LINE.match(line))}
+    if len(candidates) != 1:
+        return None
+    verdict = candidates.pop()
+    if any(m.group(1).upper() == verdict for m in _NEGATED_WORD.finditer(text)):
+        return None
+    return verdict
 
 
-def good_probability(logprobs: dict[str, float]) -> float | None:
-    good, bad = logprobs.get("GOOD", -math.inf), logprobs.get("BAD", -math.inf)
+def good_probability(logprobs: dict[str, float], labels: tuple[str, str] = SCORE_LABELS[0]) -> float | None:
+    """P(good) / (P(good) + P(bad)) from the labels' log-probabilities; None when neither is possible."""
+    good, bad = logprobs.get(labels[0], -math.inf), logprobs.get(labels[1], -math.inf)
     if good == -math.inf and bad == -math.inf:
         return None
     top = max(good, bad)
@@ -95,7 +153,7 @@ class LLMProcessJudge:
         *,
         mode: str = "score",
         name: str | None = None,
-        max_tokens: int = 256,
+        max_tokens: int = GENERATE_MAX_TOKENS,
         max_attempts: int = 3,
         seed: int = 0,
     ) -> None:
@@ -107,27 +165,29 @@ class LLMProcessJudge:
         self.max_tokens = max_tokens
         self.max_attempts = max_attempts
         self.seed = seed
+        self.labels = score_labels(backend) if mode == "score" else SCORE_LABELS[0]
 
     def judge(self, steps: list[StepToJudge]) -> list[StepJudgement]:
         if not steps:
             return []
-        conversations = [judge_messages(step, self.mode) for step in steps]
+        conversations = [judge_messages(step, self.mode, self.labels) for step in steps]
         if self.mode == "score":
             return self._score(conversations)
         return self._generate(conversations)
 
     def _score(self, conversations: list[list[ChatMessage]]) -> list[StepJudgement]:
+        good, bad = self.labels
         judgements = []
-        for logprobs in self.backend.next_token_logprobs(conversations, ["GOOD", "BAD"]):
-            p_good = good_probability(logprobs)
+        for logprobs in self.backend.next_token_logprobs(conversations, list(self.labels)):
+            p_good = good_probability(logprobs, self.labels)
             if p_good is None:
-                judgements.append(self._unparsed("neither GOOD nor BAD among the likely first tokens"))
+                judgements.append(self._unparsed(f"neither {good} nor {bad} among the likely first tokens"))
                 continue
             judgements.append(
                 StepJudgement(
                     verdict="GOOD" if p_good >= 0.5 else "BAD",
                     score=round(p_good, 6),
-                    rationale=f"P(GOOD)={p_good:.3f} (log-probabilities GOOD {logprobs['GOOD']:.2f}, BAD {logprobs['BAD']:.2f})",
+                    rationale=f"P(GOOD)={p_good:.3f} (log-probabilities {good} {logprobs[good]:.2f}, {bad} {logprobs[bad]:.2f})",
                     judge=self.name,
                     mode="score",
                 )

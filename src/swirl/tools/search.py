@@ -20,8 +20,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from swirl.errors import InputError, SwirlError
+from swirl.jsonl import write_atomically
 from swirl.models import cache_dir
-from swirl.records import Passage, Task
+from swirl.records import Passage, SearchSettings, Task
 from swirl.tools.base import ERROR_PREFIX, Tool
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ NO_RESULTS = "No results."
 # change with what happens to be installed. Part of the cache key, so changing it re-indexes.
 _TOKENIZER = {"stopwords": "en", "stemmer": None, "lower": True}
 _PARAMS_FILE = "params.index.json"
+_PASSAGES_FILE = "passages.jsonl"
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
@@ -93,8 +95,11 @@ def _load_cached(directory: Path, num_docs: int) -> bm25s.BM25 | None:
     return retriever
 
 
-def _save_cached(retriever: bm25s.BM25, directory: Path) -> None:
-    """Write the index into a temporary directory, then rename it, so no reader sees half an index."""
+def _save_cached(retriever: bm25s.BM25, passages: Sequence[Passage], directory: Path) -> None:
+    """Write the index and its passages into a temporary directory, then rename it, so no reader sees half an index.
+
+    The passages are kept so that a judge can reopen exactly this corpus from its key.
+    """
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=directory.parent))
@@ -103,6 +108,7 @@ def _save_cached(retriever: bm25s.BM25, directory: Path) -> None:
         return
     try:
         retriever.save(staging, show_progress=False)
+        _write_passages(passages, staging)
         if directory.exists():
             # An unusable entry, or an identical one a concurrent process just finished.
             shutil.rmtree(directory)
@@ -114,13 +120,27 @@ def _save_cached(retriever: bm25s.BM25, directory: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _write_passages(passages: Sequence[Passage], directory: Path) -> None:
+    """The corpus as JSONL beside its index, written whole through a temporary name."""
+    write_atomically(
+        directory / _PASSAGES_FILE,
+        (json.dumps({"title": p.title, "text": p.text}, ensure_ascii=False) + "\n" for p in passages),
+    )
+
+
 def load_or_build_index(passages: Sequence[Passage]) -> tuple[bm25s.BM25, Path]:
     """The BM25 index of ``passages`` from the cache, building and caching it on a miss."""
     directory = cache_dir() / "search" / corpus_key(passages)
     retriever = _load_cached(directory, len(passages))
     if retriever is None:
         retriever = _build_index(passages)
-        _save_cached(retriever, directory)
+        _save_cached(retriever, passages, directory)
+    elif not (directory / _PASSAGES_FILE).is_file():
+        # An index cached before corpora were kept beside it.
+        try:
+            _write_passages(passages, directory)
+        except OSError as exc:
+            logger.warning("cannot keep the search corpus in %s: %s", directory, exc)
     return retriever, directory
 
 
@@ -177,6 +197,7 @@ class SearchTool(Tool):
         self.top_k = top_k
         self.max_chars = max_chars
         self.retriever, self.index_dir = load_or_build_index(self.passages)
+        self.corpus_key = self.index_dir.name
 
     @classmethod
     def from_tasks(
@@ -194,6 +215,25 @@ class SearchTool(Tool):
         if not passages:
             raise InputError(path, "the corpus file has no passages")
         return cls(passages, top_k=top_k, max_chars=max_chars)
+
+    @classmethod
+    def from_settings(cls, settings: SearchSettings) -> SearchTool:
+        """The search a trajectory recorded: its corpus (reopened from the cache by key) and top-k."""
+        path = cache_dir() / "search" / settings.corpus_key / _PASSAGES_FILE
+        if not path.is_file():
+            raise SwirlError(
+                f"the search corpus {settings.corpus_key} of these trajectories is not in {path.parent.parent}; "
+                "judge them where they were generated, or generate them again here"
+            )
+        tool = cls(read_corpus_file(path), top_k=settings.top_k, max_chars=settings.max_chars)
+        if tool.corpus_key != settings.corpus_key:
+            raise SwirlError(f"the cached search corpus {path} does not match its key {settings.corpus_key}")
+        return tool
+
+    @property
+    def settings(self) -> SearchSettings:
+        """What a trajectory records so that a judge can search exactly as its policy did."""
+        return SearchSettings(corpus_key=self.corpus_key, top_k=self.top_k, max_chars=self.max_chars)
 
     def search(self, query: str, k: int | None = None) -> list[Passage]:
         """The ``k`` (default ``top_k``) best passages by BM25; ties go to the earlier passage.

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from swirl.records import ACTION_MAX_TOKENS
 
 ALGORITHMS = ("swirl", "sft")
+SETTINGS_FILE = "train_settings.json"
+"""Written into the training output: the settings a model was trained with (its reward judge included)."""
 
 RewardScaling = Literal["none", "group", "batch"]
 """How TRL divides the group-centred rewards: not at all, by the group's std, or by the batch's std."""

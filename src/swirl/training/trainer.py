@@ -32,7 +32,7 @@ from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
 from swirl.training.metrics import VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action, step_line, zero_variance_fraction
 from swirl.training.reward import DEFAULT_STOPS, StepReward, completion_text
-from swirl.training.settings import TrainSettings
+from swirl.training.settings import SETTINGS_FILE, TrainSettings
 
 REQUIRED_COLUMNS = ("prompt", "completion", "task")
 FINAL_DIR = "final"
@@ -324,5 +324,5 @@ def train(settings: TrainSettings, *, resume: bool = False) -> dict[str, Any]:
         "resumed_from": str(checkpoint) if checkpoint else None,
     }
     (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    (output / "train_settings.json").write_text(settings.model_dump_json(indent=2))
+    (output / SETTINGS_FILE).write_text(settings.model_dump_json(indent=2))
     return summary
