@@ -133,7 +133,7 @@ def test_empty_observation() -> None:
     ],
 )
 def test_observation_neutralizes_untrusted_tags(passage: str) -> None:
-    observation = format_observation("search", passage)
+    observation = format_observation("search", passage, tags=ALL_TAGS)
     assert parse_action(observation, ALL_TAGS).problem == "no action tag"
     # Only the block's own delimiters remain as result tags.
     assert observation.count("<result>") == 1

@@ -46,7 +46,7 @@ def test_invalid_actions_end_the_trajectory():
 
 
 def test_step_limit():
-    [trajectory], _ = run([MATH], lambda c: "<math_exp>1+1</math_exp>", max_steps={"math": 3, "qa": 5})
+    [trajectory], _ = run([MATH], lambda c: "<math_exp>1+1</math_exp>", max_steps=3)
     assert trajectory.termination == "max_steps"
     assert len(trajectory.steps) == 3
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from swirl.backends import GenerationRequest, make_backend
-from swirl.backends.base import closing_tag_for, cut_at_stop
+from swirl.backends.base import cut_at_stop
 from swirl.backends.openai_backend import candidate_logprobs
 
 CONVERSATION = [{"role": "user", "content": "Write the expression 12*7 inside <math_exp></math_exp> tags."}]
@@ -83,8 +83,6 @@ def test_unreachable_server_gives_error_completions_not_exceptions():
 def test_stop_helpers():
     assert cut_at_stop("a <math_exp>1</math_exp> b</answer>", STOPS) == ("a <math_exp>1", "</math_exp>")
     assert cut_at_stop("plain", STOPS) == ("plain", None)
-    assert closing_tag_for("think <answer>4", STOPS) == "</answer>"
-    assert closing_tag_for("no tag", STOPS) is None
     pooled = candidate_logprobs({"G": math.log(0.2), "GOOD": math.log(0.3), "BAD": math.log(0.1), "x": 0.0}, ["GOOD", "BAD"])
     assert pooled["GOOD"] == pytest.approx(math.log(0.5))
     assert pooled["BAD"] == pytest.approx(math.log(0.1))

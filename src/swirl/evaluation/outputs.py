@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from swirl.jsonl import write_atomically
+from swirl.prompts import DEFAULT_STEP_LIMITS
 
 CHARTED_METRICS = ("accuracy", "process_score")
 
@@ -77,7 +78,7 @@ def markdown_report(result: dict) -> str:
         *(f"| model `{m['label']}` | `{m['reference']}` |" for m in result["models"]),
         *(f"| benchmark `{b['name']}` | {b['questions']} questions of `{b['input']}` |" for b in result["benchmarks"]),
         f"| decoding | temperature {settings['temperature']}, at most {settings['max_tokens']} tokens per action |",
-        f"| steps | {settings['max_steps'] or '10 for math, 5 for QA'} |",
+        f"| steps | {settings['max_steps'] or DEFAULT_STEP_LIMITS} |",
         f"| tools | {'none (ablation)' if settings['no_tools'] else 'calculator for math, search for QA'} |",
         f"| outcome grader | {settings['grader'] or 'programmatic'} |",
         f"| process judge | {judge} |",

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
+from swirl.actions import ANSWER_TAG, tagged
 from swirl.backends.base import Backend, GenerationRequest
 from swirl.judges.base import StepToJudge, history_after_question
 from swirl.records import ChatMessage, StepJudgement
 
-JUDGE_PROMPT_VERSION = "swirl-judge-v1"
+JUDGE_PROMPT_VERSION = "swirl-judge-v2"
 MODES = ("generate", "score")
 
-SYSTEM = """You judge one step of an assistant that answers a question in several steps, using tools.
-At each step the assistant thinks briefly, then either calls one tool (a tag such as <search_query>...</search_query> or <math_exp>...</math_exp>) or gives its final answer in <answer>...</answer>.
+SYSTEM_INTRO = "You judge one step of an assistant that answers a question in several steps, using tools."
+_SYSTEM = SYSTEM_INTRO + """
+At each step the assistant thinks briefly, then either calls one tool ({calls}) or gives its final answer in {answer}.
 
 Decide whether the STEP TO JUDGE is reasonable:
 - A tool call is GOOD if it is likely to help answer the question given what is already known, and it does not repeat an earlier call.
@@ -56,6 +59,12 @@ def render_history(history: list[ChatMessage]) -> str:
     return "\n\n".join(lines)
 
 
+def system_prompt(tool_tags: Mapping[str, str]) -> str:
+    """The judge's instructions, naming the tag of every tool the policy could call."""
+    calls = "; ".join(f"{name}: {tagged(tag, '...')}" for tag, name in tool_tags.items()) or "none are available"
+    return _SYSTEM.format(calls=calls, answer=tagged(ANSWER_TAG, "..."))
+
+
 def judge_messages(step: StepToJudge, mode: str) -> list[ChatMessage]:
     instruction = SCORE_INSTRUCTION if mode == "score" else GENERATE_INSTRUCTION
     user = (
@@ -63,7 +72,7 @@ def judge_messages(step: StepToJudge, mode: str) -> list[ChatMessage]:
         f"CONVERSATION SO FAR:\n{render_history(history_after_question(step.state))}\n\n"
         f"STEP TO JUDGE:\n{step.action_text.strip() or '(empty)'}\n\n{instruction}"
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": system_prompt(step.action_tags())}, {"role": "user", "content": user}]
 
 
 def parse_verdict(text: str) -> str | None:

@@ -9,6 +9,9 @@ for CPU runs and for calibrating LLM judges:
   * multi-hop QA: a search is GOOD if it retrieves a supporting paragraph that no
     earlier search in the state retrieved; an answer is GOOD if it matches the gold
     answer (normalized exact match over answer and aliases).
+  * a call of any other tool (``--tools module:attr``) has no gold reference: BAD.
+
+Actions are parsed with the tags of the tools the policy had (:meth:`StepToJudge.action_tags`).
 
 The tool is re-run on the action, so the same call labels logged steps and scores
 fresh actions during training (where no tool runs otherwise).
@@ -23,11 +26,8 @@ from swirl.actions import parse_action
 from swirl.judges.base import StepToJudge, history_after_question
 from swirl.judges.metrics import exact_match, numeric_match
 from swirl.records import StepJudgement, Task
-from swirl.tools import SearchTool, build_tool
+from swirl.tools import CalculatorTool, SearchTool, build_tool
 from swirl.tools.calculator import CalculatorError, evaluate
-
-_CALL_TAGS = {"math_exp": "calculator", "search_query": "search"}
-
 
 class ReferenceJudge:
     name = "reference"
@@ -50,7 +50,7 @@ class ReferenceJudge:
         )
 
     def _judge_one(self, step: StepToJudge) -> StepJudgement:
-        action = parse_action(step.action_text, _CALL_TAGS)
+        action = parse_action(step.action_text, step.action_tags())
         task = step.task
         if action.kind == "invalid":
             return self._label(False, f"invalid action: {action.problem}")
@@ -61,9 +61,11 @@ class ReferenceJudge:
             else:
                 right = exact_match(answer, task.gold_answers) == 1.0
             return self._label(right, f"answer {'matches' if right else 'does not match'} the gold answer")
-        if action.tool == "calculator":
+        if action.tool == CalculatorTool.name:
             return self._judge_calculation(action.query or "", task)
-        return self._judge_search(action.query or "", step)
+        if action.tool == SearchTool.name:
+            return self._judge_search(action.query or "", step)
+        return self._label(False, f"no gold reference for calls of tool {action.tool!r}")
 
     def _judge_calculation(self, expression: str, task: Task) -> StepJudgement:
         if task.task_type != "math":

@@ -27,7 +27,7 @@ from swirl.errors import SwirlError
 from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
-from swirl.training.reward import DEFAULT_STOPS, StepReward
+from swirl.training.reward import StepReward, action_stops, row_steps
 from swirl.training.settings import TrainSettings
 
 REQUIRED_COLUMNS = ("prompt", "completion", "task")
@@ -127,7 +127,8 @@ def _stepwise_grpo_trainer_class():
     class StepwiseGRPOTrainer(GRPOTrainer):
         """GRPO whose sampled actions end at their first closing tag, like rollouts do."""
 
-        action_stops: Sequence[str] = DEFAULT_STOPS
+        action_stops: Sequence[str] = ()
+        """Closing tags of the dataset's tools and the answer (:func:`~swirl.training.reward.action_stops`)."""
 
         def _generate_single_turn(self, *args: Any, **kwargs: Any):
             completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
@@ -143,7 +144,9 @@ def _stepwise_grpo_trainer_class():
 def check_reward(reward: StepReward, row: dict) -> None:
     """Score one logged action before training, so a failing judge stops the run at once."""
     try:
-        [score] = reward(prompts=[row["prompt"]], completions=[row["completion"]], task=[row["task"]])
+        [score] = reward(
+            prompts=[row["prompt"]], completions=[row["completion"]], task=[row["task"]], tool_tags=[row.get("tool_tags")]
+        )
     except Exception as error:  # any judge failure, whatever the backend raises
         raise SwirlError(f"the judge failed on a first test step: {type(error).__name__}: {error}") from None
     if not 0.0 <= score <= 1.0:
@@ -193,7 +196,9 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
     dataset, too_long = drop_long_states(dataset, settings, tokenizer)
     callbacks = [MetricsLog(output / METRICS_FILE)]
     if settings.algo == "swirl":
-        tasks = list({t.id: t for t in (Task.model_validate_json(j) for j in dataset["task"])}.values())
+        all_tasks = [Task.model_validate_json(j) for j in dataset["task"]]
+        tasks = list({t.id: t for t in all_tasks}.values())
+        tags = dataset["tool_tags"] if "tool_tags" in dataset.column_names else [None] * len(all_tasks)
         reward = StepReward(make_judge(settings, tasks))
         check_reward(reward, dataset[0])
         output.mkdir(parents=True, exist_ok=True)
@@ -206,6 +211,8 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
             peft_config=settings.lora_config(),
             callbacks=callbacks,
         )
+        kinds = {(task.task_type, row_tags): task for task, row_tags in zip(all_tasks, tags)}
+        trainer.action_stops = action_stops(row_steps(kinds.values(), [row_tags for _, row_tags in kinds]))
     else:
         from trl import SFTTrainer
 
