@@ -14,6 +14,7 @@ from swirl.prompts import (
     build_messages,
     default_max_steps,
     default_tools,
+    step_limit,
     format_invalid_feedback,
     format_observation,
 )
@@ -105,6 +106,14 @@ def test_defaults() -> None:
         default_max_steps("chess")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown task type"):
         default_tools("chess")  # type: ignore[arg-type]
+
+
+def test_step_limit_is_the_default_unless_set() -> None:
+    assert step_limit("math", 0) == default_max_steps("math") == 10
+    assert step_limit("qa", 0) == default_max_steps("qa") == 5
+    assert step_limit("qa", 7) == step_limit("math", 7) == 7
+    with pytest.raises(ValueError, match="max_steps"):
+        step_limit("math", -1)
 
 
 def test_default_tools_is_a_fresh_list() -> None:

@@ -86,3 +86,68 @@ def test_stop_helpers():
     pooled = candidate_logprobs({"G": math.log(0.2), "GOOD": math.log(0.3), "BAD": math.log(0.1), "x": 0.0}, ["GOOD", "BAD"])
     assert pooled["GOOD"] == pytest.approx(math.log(0.5))
     assert pooled["BAD"] == pytest.approx(math.log(0.1))
+
+
+def stop_inside_first_call(text):
+    """A stop string that first occurs inside the content of the text's first ``<math_exp>`` call."""
+    opened = text.find("<math_exp>")
+    assert opened >= 0, f"the model wrote no <math_exp> call: {text!r}"
+    start = opened + len("<math_exp>") + 1
+    for end in range(start + 1, len(text)):
+        stop = text[start:end]
+        if "<" in stop:
+            break
+        if text.find(stop) == start:
+            return stop
+    pytest.fail(f"no stop string found inside the call of {text!r}")
+
+
+@pytest.mark.llamacpp
+def test_no_backend_invents_a_closing_tag(hf_backend, llama_server):
+    """The turn a stop string ends is recorded as the model wrote it, by every backend alike.
+
+    Each backend first writes greedily without stops; a stop string that occurs inside the
+    first call's content then ends the same turn early. What the backend reports must be that
+    text cut at that stop: an unclosed call, never one closed by a tag the model did not write.
+    """
+    from swirl.actions import parse_action
+
+    llamacpp = make_backend("default", "llamacpp")
+    backends = {"hf": hf_backend, "llamacpp": llamacpp, "openai": make_backend(llama_server.reference)}
+    greedy = GenerationRequest(max_tokens=40, temperature=0.0, seed=0)
+    parsed = {}
+    for name, backend in backends.items():
+        [free] = backend.generate([CONVERSATION], greedy)
+        stops = ("</math_exp>", stop_inside_first_call(free.text))
+        [stopped] = backend.generate([CONVERSATION], GenerationRequest(max_tokens=40, temperature=0.0, seed=0, stop=stops))
+        assert (stopped.text, stopped.stop, stopped.finish_reason) == (*cut_at_stop(free.text, stops), "stop"), name
+        parsed[name] = parse_action(stopped.text + stopped.stop, {"math_exp": "calculator"})
+    llamacpp.close()
+    assert {(p.kind, p.problem) for p in parsed.values()} == {("invalid", "unclosed <math_exp> tag")}, parsed
+
+
+@pytest.mark.parametrize("extra, stop", [
+    ({"stop_reason": "</answer>"}, "</answer>"),
+    ({"stop_reason": None}, None),
+    ({"stop_reason": 2}, None),
+    ({"matched_stop": "</answer>"}, "</answer>"),
+    ({}, "unknown"),
+])
+def test_openai_backend_takes_the_stop_the_server_names(extra, stop):
+    from openai.types.chat import ChatCompletion
+
+    from swirl.backends.openai_backend import _to_completion
+
+    # vLLM and SGLang cannot run here: their reply shape stands in (the stop string, None or a
+    # token id for an end of turn); a server that names none must not be guessed for.
+    reply = ChatCompletion.model_validate({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "So <answer>16"},
+                     **extra}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
+    })
+    completion = _to_completion(reply, GenerationRequest(stop=STOPS), cut_here=False)
+    if stop == "unknown":
+        assert completion is None
+    else:
+        assert (completion.text, completion.stop) == ("So <answer>16", stop)

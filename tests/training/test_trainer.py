@@ -168,3 +168,45 @@ def test_learning_signal_raises_mean_reward(tmp_path, monkeypatch, default_check
                                   batch_size=8, max_completion_tokens=32, learning_rate=5e-5, save_steps=100))
     after = mean_reward(summary["final_model"], rows, judge)
     assert after > before + 0.2, (before, after)
+
+
+def custom_tool_states(directory):
+    """States whose policy had one custom tool, ``<find>`` (a user's ``--tools module:fn``)."""
+    from swirl.records import Task
+
+    rows = []
+    for i, word in enumerate(["clips", "apples"]):
+        task = Task(id=f"find{i}", question=f"How many {word} are there?", answer="3", task_type="math", source="test")
+        rows.append({
+            "prompt": [{"role": "system", "content": "Look words up with the find tool: write <find>word</find>."},
+                       {"role": "user", "content": f"Write <find>{word}</find> and then <find>count</find>."}],
+            "completion": [{"role": "assistant", "content": f"<find>{word}</find>"}],
+            "task": task.model_dump_json(), "tool_tags": json.dumps({"find": "lookup"}),
+        })
+    save_steps(rows, directory)
+
+
+def test_sampled_actions_end_at_the_custom_tools_closing_tag(tmp_path, monkeypatch, default_checkpoint):
+    from swirl.training import trainer as trainer_module
+    from swirl.training.reward import StepReward, completion_text
+
+    sampled: list[str] = []
+
+    class RecordingReward(StepReward):
+        def __call__(self, prompts, completions, **columns):
+            sampled.extend(completion_text(c) for c in completions)
+            return super().__call__(prompts, completions, **columns)
+
+    judge = WritesAdditionJudge()
+    monkeypatch.setattr(trainer_module, "make_judge", lambda settings, tasks: judge)
+    monkeypatch.setattr(trainer_module, "StepReward", RecordingReward)
+    custom_tool_states(tmp_path / "split")
+    trainer, _, _ = build_trainer(TrainSettings(input=tmp_path / "split", output=tmp_path / "run", max_steps=1,
+                                                num_generations=4, batch_size=4, max_completion_tokens=24,
+                                                temperature=0.3, save_steps=100))
+    assert "</find>" in trainer.action_stops
+    sampled.clear()
+    trainer.train()
+    with_tag = [text for text in sampled if "</find>" in text]
+    assert with_tag, sampled
+    assert all(text.rstrip().endswith("</find>") and text.count("<find>") == 1 for text in with_tag), with_tag
