@@ -89,7 +89,7 @@ def test_passage_with_tags_cannot_inject_an_action():
 
 def test_step_limit_defaults_per_task_type_and_one_override():
     qa = MATH.model_copy(update={"id": "q1", "task_type": "qa"})
-    by_type = {t.task_type: t for t in run([MATH, qa], lambda c: "no action", max_consecutive_invalid=99)[0]}
+    by_type = {t.task.task_type: t for t in run([MATH, qa], lambda c: "no action", max_consecutive_invalid=99)[0]}
     assert (by_type["math"].max_steps, len(by_type["math"].steps)) == (10, 10)
     assert (by_type["qa"].max_steps, len(by_type["qa"].steps)) == (5, 5)
     assert "at most 5 turns" in by_type["qa"].messages[0]["content"]

@@ -53,7 +53,6 @@ class GenerateSection(Section):
     corpus: Path | None = None
     search_top_k: int = Field(1, ge=1)
 
-
     @model_validator(mode="before")
     @classmethod
     def _renamed_keys(cls, data: Any) -> Any:
