@@ -4,15 +4,18 @@ client against a real llama.cpp server on 127.0.0.1."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
+from swirl.actions import parse_action
 from swirl.backends import GenerationRequest, make_backend
 from swirl.backends.base import cut_at_stop
 from swirl.backends.openai_backend import candidate_logprobs
 
 CONVERSATION = [{"role": "user", "content": "Write the expression 12*7 inside <math_exp></math_exp> tags."}]
 STOPS = ("</math_exp>", "</answer>")
+TAGS = {"math_exp": "calculator"}
 
 
 def check_completions(completions, n, max_tokens):
@@ -88,42 +91,37 @@ def test_stop_helpers():
     assert pooled["BAD"] == pytest.approx(math.log(0.1))
 
 
-def stop_inside_first_call(text):
-    """A stop string that first occurs inside the content of the text's first ``<math_exp>`` call."""
-    opened = text.find("<math_exp>")
-    assert opened >= 0, f"the model wrote no <math_exp> call: {text!r}"
-    start = opened + len("<math_exp>") + 1
-    for end in range(start + 1, len(text)):
-        stop = text[start:end]
-        if "<" in stop:
-            break
-        if text.find(stop) == start:
-            return stop
-    pytest.fail(f"no stop string found inside the call of {text!r}")
+def stop_within(text):
+    """A word of ``text`` that first occurs after its start and before its end: a stop string it hits."""
+    for word in text.split()[1:]:
+        position = text.find(word)
+        if 0 < position and position + len(word) < len(text.rstrip()):
+            return word
+    pytest.fail(f"no stop string to cut {text!r} at")
 
 
 @pytest.mark.llamacpp
-def test_no_backend_invents_a_closing_tag(hf_backend, llama_server):
+def test_backends_record_the_stop_the_model_wrote(hf_backend, llama_server):
     """The turn a stop string ends is recorded as the model wrote it, by every backend alike.
 
-    Each backend first writes greedily without stops; a stop string that occurs inside the
-    first call's content then ends the same turn early. What the backend reports must be that
-    text cut at that stop: an unclosed call, never one closed by a tag the model did not write.
+    Each backend first writes greedily without stops; a word of that text then stops the same
+    turn early, next to a closing tag the model never writes. Every backend must report that
+    text cut at the word, with the word as its stop: never a guessed closing tag, never none
+    (llama.cpp and its server strip stop strings without naming them).
     """
-    from swirl.actions import parse_action
-
     llamacpp = make_backend("default", "llamacpp")
     backends = {"hf": hf_backend, "llamacpp": llamacpp, "openai": make_backend(llama_server.reference)}
-    greedy = GenerationRequest(max_tokens=40, temperature=0.0, seed=0)
+    request = GenerationRequest(max_tokens=32, temperature=0.0, seed=0)
     parsed = {}
     for name, backend in backends.items():
-        [free] = backend.generate([CONVERSATION], greedy)
-        stops = ("</math_exp>", stop_inside_first_call(free.text))
-        [stopped] = backend.generate([CONVERSATION], GenerationRequest(max_tokens=40, temperature=0.0, seed=0, stop=stops))
+        [free] = backend.generate([CONVERSATION], request)
+        stops = ("</math_exp>", stop_within(free.text))
+        [stopped] = backend.generate([CONVERSATION], replace(request, stop=stops))
         assert (stopped.text, stopped.stop, stopped.finish_reason) == (*cut_at_stop(free.text, stops), "stop"), name
-        parsed[name] = parse_action(stopped.text + stopped.stop, {"math_exp": "calculator"})
+        written = stopped.text + stopped.stop
+        parsed[name] = (parse_action(written, TAGS), parse_action(cut_at_stop(free.text, stops)[0] + stops[1], TAGS))
     llamacpp.close()
-    assert {(p.kind, p.problem) for p in parsed.values()} == {("invalid", "unclosed <math_exp> tag")}, parsed
+    assert all(ours == theirs for ours, theirs in parsed.values()), parsed
 
 
 @pytest.mark.parametrize("extra, stop", [
