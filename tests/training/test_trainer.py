@@ -179,13 +179,26 @@ def custom_tool_states(directory):
         task = Task(id=f"find{i}", question=f"How many {word} are there?", answer="3", task_type="math", source="test")
         rows.append({
             "prompt": [{"role": "system", "content": "Look words up with the find tool: write <find>word</find>."},
-                       {"role": "user", "content": f"Write <find>{word}</find> and then <find>count</find>."}],
+                       {"role": "user", "content": f"Question: {task.question}"}],
             "completion": [{"role": "assistant", "content": f"<find>{word}</find>"}],
-            "task": task.model_dump_json(), "tool_tags": json.dumps({"find": "lookup"}),
+            "task": task.model_dump_json(), "tool_tags": json.dumps({"find": "lookup"}), "trajectory_id": f"find{i}#0",
         })
     save_steps(rows, directory)
 
 
+def writes_find_calls(tokenizer) -> dict:
+    """A sequence bias under which the policy writes ``<find>x</find>x</find>...``, never stopping by itself.
+
+    The 135M model does not write a chosen action on demand; biased sampling stands in for a policy
+    that has learned to call the tool, so the cut at the closing tag is what ends its action.
+    """
+    ids = tokenizer.encode("<find>x</find>", add_special_tokens=False)
+    bias = {(ids[0],): 100.0}
+    bias.update({(a, b): 200.0 for a, b in zip(ids, ids[1:])})
+    return bias
+
+
+@pytest.mark.slow
 def test_sampled_actions_end_at_the_custom_tools_closing_tag(tmp_path, monkeypatch, default_checkpoint):
     from swirl.training import trainer as trainer_module
     from swirl.training.reward import StepReward, completion_text
@@ -201,12 +214,12 @@ def test_sampled_actions_end_at_the_custom_tools_closing_tag(tmp_path, monkeypat
     monkeypatch.setattr(trainer_module, "make_judge", lambda settings, tasks: judge)
     monkeypatch.setattr(trainer_module, "StepReward", RecordingReward)
     custom_tool_states(tmp_path / "split")
-    trainer, _, _ = build_trainer(TrainSettings(input=tmp_path / "split", output=tmp_path / "run", max_steps=1,
-                                                num_generations=4, batch_size=4, max_completion_tokens=24,
-                                                temperature=0.3, save_steps=100))
+    trainer, tokenizer, _ = build_trainer(TrainSettings(input=tmp_path / "split", output=tmp_path / "run", max_steps=1,
+                                                        num_generations=2, batch_size=2, max_completion_tokens=16,
+                                                        save_steps=100))
     assert "</find>" in trainer.action_stops
+    trainer.generation_config.sequence_bias = writes_find_calls(tokenizer)
     sampled.clear()
     trainer.train()
-    with_tag = [text for text in sampled if "</find>" in text]
-    assert with_tag, sampled
-    assert all(text.rstrip().endswith("</find>") and text.count("<find>") == 1 for text in with_tag), with_tag
+    assert len(sampled) == 2
+    assert all(text.startswith("<find>x</find>") and text.count("</find>") == 1 for text in sampled), sampled
