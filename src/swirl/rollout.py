@@ -6,6 +6,9 @@ of live trajectories is refilled as others finish, and each finished trajectory 
 handed to ``on_finished`` at once, so an interrupted run loses only the trajectories
 in flight.
 
+A rerun adds to an output file only when every trajectory already in it was rolled out
+with the same settings (:func:`check_resumable`, shared by ``generate`` and ``eval``).
+
 One round for one trajectory:
   state messages -> backend continuation (stops at a closing tag) -> parse the action
   -> tool call: run the tool, append its result | answer: finish | invalid: feedback.
@@ -15,8 +18,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from swirl.actions import action_stop_strings, parse_action
 from swirl.backends.base import Backend, Completion, GenerationRequest

@@ -110,7 +110,7 @@ class OpenAIBackend(Backend):
             # The server ended these turns at a stop string without saying which one: from now on
             # it gets no stop strings, and its whole continuation is cut here, as hf cuts its own.
             self.cuts_stops_itself = True
-            again = self._complete([conversations[i] for i in unknown], request, send_stops=False, seeds=unknown)
+            again = self._complete([conversations[i] for i in unknown], request, send_stops=False, offsets=unknown)
             for i, reply in zip(unknown, again):
                 completions[i] = _to_completion(reply, request, True)
         return [c for c in completions if c is not None]
@@ -121,9 +121,9 @@ class OpenAIBackend(Backend):
         request: GenerationRequest,
         *,
         send_stops: bool,
-        seeds: list[int] | None = None,
+        offsets: list[int] | None = None,
     ) -> list[Any]:
-        """One reply (or the exception that ended it) per conversation; ``seeds`` offsets the request's seed."""
+        """One reply (or the exception that ended it) per conversation; ``offsets`` are added to the request's seed."""
         kwargs: dict[str, Any] = {
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
@@ -131,7 +131,7 @@ class OpenAIBackend(Backend):
         }
         if request.stop and send_stops:
             kwargs["stop"] = list(request.stop)
-        offsets = seeds or list(range(len(conversations)))
+        offsets = offsets or list(range(len(conversations)))
 
         def requests(clients, semaphore):
             return [
@@ -179,7 +179,6 @@ def candidate_logprobs(top: dict[str, float], candidates: list[str]) -> dict[str
     return pooled
 
 
-
 _STOP_REPORTS = ("stop_reason", "matched_stop")
 """Fields in which servers name the stop string that ended a turn (vLLM, SGLang); None there = end of turn."""
 _UNREPORTED = object()
@@ -216,4 +215,3 @@ def _to_completion(reply: Any, request: GenerationRequest, cut_here: bool) -> Co
         finish_reason=finish,
         stop=stop,
     )
-
