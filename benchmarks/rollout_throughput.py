@@ -25,7 +25,7 @@ DATA = Path(__file__).resolve().parents[1] / "src" / "swirl" / "data" / "quickst
 def measure(name: str, backend_kind: str, max_live: int, tasks, args) -> dict:
     backend = make_backend("default", backend_kind, batch_size=max_live)
     settings = RolloutSettings(
-        max_steps={"math": args.max_steps, "qa": args.max_steps},
+        max_steps=args.max_steps,
         sampling=SamplingSettings(temperature=0.7, max_tokens=args.max_tokens, seed=0),
         max_live=max_live,
     )

@@ -59,6 +59,7 @@ def test_split_rows_and_round_trip(judged, tmp_path):
             {"role": "assistant", "content": trajectory.steps[-1].action_text}
         ]
         assert last["step_verdict"] == trajectory.step_judgements[-1].verdict
+        assert json.loads(last["tool_tags"]) == trajectory.tool_tags == {"math_exp": "calculator"}
     save_steps(rows, tmp_path / "split")
     dataset = load_steps(tmp_path / "split")
     assert len(dataset) == len(rows)

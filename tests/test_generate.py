@@ -100,3 +100,67 @@ def test_unknown_config_key_is_rejected(tmp_path, data_dir):
                           "--config", str(config)], timeout=120)
     assert completed.returncode != 0
     assert "unknown key 'num-trajectorys'" in completed.stderr
+
+
+def _scripted_generate(tasks, output, settings, tool_settings=None):
+    from scripted_backend import ScriptedBackend
+
+    from swirl.generate import ToolSettings, generate_trajectories
+
+    return generate_trajectories(
+        tasks, ScriptedBackend(lambda conversation: "<answer>1</answer>"), settings, tool_settings or ToolSettings(),
+        output, model_name="scripted",
+    )
+
+
+@pytest.fixture
+def math_tasks(data_dir):
+    from swirl.tasks import load_tasks
+
+    return load_tasks(data_dir / "gsm8k" / "test_sample500.jsonl", limit=3)
+
+
+@pytest.mark.parametrize("changed", [
+    {"max_steps": 3},
+    {"tools": ["calculator", "generate_test_tools:lookup"]},
+    {"sampling": {"temperature": 0.1}},
+])
+def test_resume_refuses_other_rollout_settings(tmp_path, math_tasks, changed, monkeypatch):
+    from swirl.errors import SwirlError
+    from swirl.generate import ToolSettings
+    from swirl.records import SamplingSettings
+    from swirl.rollout import RolloutSettings
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "generate_test_tools.py").write_text('def lookup(query):\n    """Looks up a word."""\n    return query\n')
+    output = tmp_path / "trajectories.jsonl"
+    _scripted_generate(math_tasks[:1], output, RolloutSettings())
+    tools = ToolSettings(tools=changed.get("tools", []))
+    settings = RolloutSettings(max_steps=changed.get("max_steps", 0),
+                               sampling=SamplingSettings(**changed.get("sampling", {})))
+    with pytest.raises(SwirlError, match="other settings"):
+        _scripted_generate(math_tasks, output, settings, tools)
+    assert len(read_records(output, Trajectory)) == 1
+
+
+def test_resume_checks_every_record_not_only_the_first(tmp_path, math_tasks):
+    from swirl.errors import SwirlError
+    from swirl.rollout import RolloutSettings
+
+    output = tmp_path / "trajectories.jsonl"
+    _scripted_generate(math_tasks[:2], output, RolloutSettings())
+    first, second = output.read_text().splitlines()
+    mixed = json.loads(second) | {"max_steps": 3}
+    output.write_text(first + "\n" + json.dumps(mixed) + "\n")
+    with pytest.raises(SwirlError, match=r"max_steps of gsm8k-2#0 differ"):
+        _scripted_generate(math_tasks, output, RolloutSettings())
+
+
+def test_resume_with_the_same_settings_adds_only_the_missing(tmp_path, math_tasks):
+    from swirl.rollout import RolloutSettings
+
+    output = tmp_path / "trajectories.jsonl"
+    _scripted_generate(math_tasks[:2], output, RolloutSettings(max_steps=4))
+    summary = _scripted_generate(math_tasks, output, RolloutSettings(max_steps=4))
+    assert (summary.written, summary.skipped) == (1, 2)
+    assert [t.max_steps for t in read_records(output, Trajectory)] == [4, 4, 4]

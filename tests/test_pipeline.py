@@ -24,12 +24,22 @@ def write(tmp_path, text):
     ("data: [{path: a.jsonl}]\ngenerate: {num_trajectorys: 2}\n", "generate.num_trajectorys: Extra inputs"),
     ("data: [{path: a.jsonl}]\ntrain: {learning_rate: fast}\n", "train.learning_rate"),
     ("data: [{path: a.jsonl}]\nfilter: {strategy: best}\n", "filter.strategy: choose one of"),
+    ("data: [{path: a.jsonl}]\ngenerate: {max_steps_math: 4}\n", "generate: .*max_steps_math is replaced by max_steps"),
+    ("data: [{path: a.jsonl}]\ngenerate: {max_steps: [4, 2]}\n", "generate.max_steps"),
     ("name: x\n", "data: Field required"),
     ("- a\n- b\n", "must be a mapping"),
 ])
 def test_experiment_file_errors(tmp_path, text, message):
     with pytest.raises(SwirlError, match=message):
         load_experiment(write(tmp_path, text))
+
+
+def test_one_step_limit_from_the_file_to_the_runner(tmp_path):
+    from swirl.rollout import RolloutSettings
+
+    config = load_experiment(write(tmp_path, "data: [{path: a.jsonl}]\ngenerate: {max_steps: 3}\n"))
+    assert config.generate.max_steps == 3
+    assert load_experiment(write(tmp_path, "data: [{path: a.jsonl}]\n")).generate.max_steps == RolloutSettings().max_steps == 0
 
 
 def test_paths_are_relative_to_the_file(tmp_path):

@@ -14,6 +14,7 @@ from swirl.prompts import (
     build_messages,
     default_max_steps,
     default_tools,
+    step_limit,
     format_invalid_feedback,
     format_observation,
 )
@@ -107,6 +108,14 @@ def test_defaults() -> None:
         default_tools("chess")  # type: ignore[arg-type]
 
 
+def test_step_limit_is_the_default_unless_set() -> None:
+    assert step_limit("math", 0) == default_max_steps("math") == 10
+    assert step_limit("qa", 0) == default_max_steps("qa") == 5
+    assert step_limit("qa", 7) == step_limit("math", 7) == 7
+    with pytest.raises(ValueError, match="max_steps"):
+        step_limit("math", -1)
+
+
 def test_default_tools_is_a_fresh_list() -> None:
     default_tools("math").append("search")
     assert default_tools("math") == ["calculator"]
@@ -133,7 +142,7 @@ def test_empty_observation() -> None:
     ],
 )
 def test_observation_neutralizes_untrusted_tags(passage: str) -> None:
-    observation = format_observation("search", passage)
+    observation = format_observation("search", passage, tags=ALL_TAGS)
     assert parse_action(observation, ALL_TAGS).problem == "no action tag"
     # Only the block's own delimiters remain as result tags.
     assert observation.count("<result>") == 1

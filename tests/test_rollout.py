@@ -46,7 +46,7 @@ def test_invalid_actions_end_the_trajectory():
 
 
 def test_step_limit():
-    [trajectory], _ = run([MATH], lambda c: "<math_exp>1+1</math_exp>", max_steps={"math": 3, "qa": 5})
+    [trajectory], _ = run([MATH], lambda c: "<math_exp>1+1</math_exp>", max_steps=3)
     assert trajectory.termination == "max_steps"
     assert len(trajectory.steps) == 3
 
@@ -85,3 +85,31 @@ def test_passage_with_tags_cannot_inject_an_action():
     observation = finished[0].steps[0].observation
     assert "<answer>" not in observation and "<lookup>" not in observation
     assert observation.count("</result>") == 1
+
+
+def test_step_limit_defaults_per_task_type_and_one_override():
+    qa = MATH.model_copy(update={"id": "q1", "task_type": "qa"})
+    by_type = {t.task.task_type: t for t in run([MATH, qa], lambda c: "no action", max_consecutive_invalid=99)[0]}
+    assert (by_type["math"].max_steps, len(by_type["math"].steps)) == (10, 10)
+    assert (by_type["qa"].max_steps, len(by_type["qa"].steps)) == (5, 5)
+    assert "at most 5 turns" in by_type["qa"].messages[0]["content"]
+    limited = run([MATH, qa], lambda c: "no action", max_consecutive_invalid=99, max_steps=2)[0]
+    assert [t.max_steps for t in limited] == [2, 2]
+
+
+def test_trajectory_records_the_tags_of_its_tools():
+    from swirl.tools.base import FunctionTool
+
+    def lookup(query: str) -> str:
+        """Looks things up."""
+        return "found"
+
+    finished = []
+    run_rollouts(
+        [MATH], ScriptedBackend(["<lookup>q</lookup>", "<answer>16</answer>"]),
+        lambda t: [CalculatorTool(), FunctionTool(lookup, tag="find")], RolloutSettings(), finished.append,
+        model_name="scripted",
+    )
+    [trajectory] = finished
+    assert trajectory.tool_tags == {"math_exp": "calculator", "find": "lookup"}
+    assert trajectory.steps[0].action.problem == "no action tag"

@@ -70,6 +70,11 @@ def parse_action(text: str, tool_tags: Mapping[str, str]) -> ParsedAction:
     return ParsedAction(kind="tool", thought=thought, tool=recognised[tag], query=content)
 
 
+def tagged(tag: str, text: str) -> str:
+    """``text`` between the opening and closing forms of ``tag``, as the model writes an action."""
+    return f"<{tag}>{text}</{tag}>"
+
+
 def action_stop_strings(tool_tags: Mapping[str, str]) -> tuple[str, ...]:
     """Closing tags that end a turn: every tool tag's, then ``</answer>``.
 

@@ -9,14 +9,15 @@ only, so the saved copy of this file never holds a secret.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from swirl.errors import SwirlError
 from swirl.filtering import STRATEGIES
 from swirl.records import ACTION_MAX_TOKENS
+from swirl.prompts import DEFAULT_STEP_LIMITS
 from swirl.training.settings import TrainOptions
 from swirl.yamlfile import load_config_file
 
@@ -38,16 +39,28 @@ class PolicySection(Section):
     batch_size: int = Field(32, ge=1)
 
 
+RENAMED_STEP_KEYS = ("max_steps_math", "max_steps_qa")
+"""Keys of earlier experiment files, refused with a pointer to ``max_steps``."""
+
+
 class GenerateSection(Section):
     num_trajectories: int = Field(2, ge=1)
-    max_steps_math: int = Field(10, ge=1)
-    max_steps_qa: int = Field(5, ge=1)
+    max_steps: int = Field(0, ge=0)
+    """Step limit of a trajectory (0 = the task type's default, :func:`swirl.prompts.step_limit`)."""
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
     tools: list[str] = Field(default_factory=list)
     corpus: Path | None = None
     search_top_k: int = Field(1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        old = [key for key in RENAMED_STEP_KEYS if isinstance(data, dict) and key in data]
+        if old:
+            raise ValueError(f"{old[0]} is replaced by max_steps (one limit for every task type; 0 = {DEFAULT_STEP_LIMITS})")
+        return data
 
 
 class JudgeSection(Section):

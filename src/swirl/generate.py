@@ -16,9 +16,9 @@ from pathlib import Path
 from swirl.backends.base import Backend
 from swirl.errors import SwirlError
 from swirl.jsonl import JsonlWriter, read_records
-from swirl.prompts import PROMPT_VERSION, default_tools
+from swirl.prompts import default_tools
 from swirl.records import Task, Trajectory
-from swirl.rollout import RolloutSettings, run_rollouts, trajectory_id
+from swirl.rollout import RolloutSettings, check_resumable, run_rollouts, start_trajectory, trajectory_id
 from swirl.tools import Tool, build_tool
 
 
@@ -63,20 +63,6 @@ def existing_trajectories(output: Path) -> list[Trajectory]:
     return read_records(output, Trajectory) if output.exists() else []
 
 
-def check_resumable(existing: list[Trajectory], model_name: str, settings: RolloutSettings, output: Path) -> None:
-    """Refuse to mix trajectories of different models or sampling settings in one file."""
-    for trajectory in existing[:1]:
-        if (
-            trajectory.model != model_name
-            or trajectory.sampling != settings.sampling
-            or trajectory.prompt_version != PROMPT_VERSION
-        ):
-            raise SwirlError(
-                f"{output} holds trajectories from another model, sampling settings or prompt version; "
-                "use another --output or remove the file"
-            )
-
-
 @dataclass
 class GenerateSummary:
     written: int = 0
@@ -97,11 +83,18 @@ def generate_trajectories(
     on_progress: Callable[[int], None] | None = None,
 ) -> GenerateSummary:
     existing = existing_trajectories(output)
-    check_resumable(existing, model_name, settings, output)
+    task_types = {task.task_type for task in tasks}
+    foreign = next((t for t in existing if t.task.task_type not in task_types), None)
+    if foreign is not None:
+        raise SwirlError(
+            f"{output} holds {foreign.task.task_type} trajectories ({foreign.id}) but this run has only "
+            f"{', '.join(sorted(task_types))} tasks; use another --output or remove the file"
+        )
+    tools_for = build_toolsets(tasks, tool_settings, corpus_tasks)
+    check_resumable(existing, lambda task: start_trajectory(task, 0, tools_for(task), settings, model_name), output)
     done = {t.id for t in existing}
     expected = {trajectory_id(task, k) for task in tasks for k in range(settings.num_trajectories)}
     summary = GenerateSummary(skipped=len(done & expected))
-    tools_for = build_toolsets(tasks, tool_settings, corpus_tasks)
     started = time.perf_counter()
     with JsonlWriter(output) as writer:
 

@@ -12,16 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from swirl.actions import ANSWER_TAG, neutralize_tags
+from swirl.actions import ANSWER_TAG, neutralize_tags, tagged
 from swirl.records import ChatMessage, Task, TaskType
 
 PROMPT_VERSION = "swirl-prompts-v1"
 
 RESULT_TAG = "result"
 """Delimits a tool result inside an observation message."""
-
-DEFAULT_ACTION_TAGS: tuple[str, ...] = (ANSWER_TAG, "search_query", "math_exp")
-"""Tags neutralized in tool results when the caller does not name its own."""
 
 TRUNCATION_MARK = " …[truncated]"
 
@@ -56,6 +53,18 @@ def default_max_steps(task_type: TaskType) -> int:
     return _MAX_STEPS[_checked(task_type)]
 
 
+def step_limit(task_type: TaskType, max_steps: int) -> int:
+    """The step limit of a trajectory: ``max_steps`` when set, 0 meaning the task type's default."""
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be 0 (the task type's default) or positive, not {max_steps}")
+    return max_steps or default_max_steps(task_type)
+
+
+DEFAULT_STEP_LIMITS = ", ".join(f"{n} for {t}" for t, n in _MAX_STEPS.items())
+"""The default step limits in words, for help texts and reports."""
+MAX_STEPS_HELP = f"Step limit of a trajectory (0 = {DEFAULT_STEP_LIMITS})."
+
+
 def default_tools(task_type: TaskType) -> list[str]:
     """Names of the tools a task type uses by default: the calculator for math, search for QA."""
     return list(_TOOLS[_checked(task_type)])
@@ -74,11 +83,11 @@ _INTRO = {
 
 _ANSWER_FORMAT = {
     "math": (
-        "The final answer is just the number, with no units, words or working, e.g. <answer>42</answer>."
+        "The final answer is just the number, with no units, words or working, e.g. " + tagged(ANSWER_TAG, "42") + "."
     ),
     "qa": (
         "The final answer is short: an entity, name, date, number or phrase, or yes/no for a "
-        "yes-or-no question, with no explanation, e.g. <answer>Bucharest</answer>."
+        "yes-or-no question, with no explanation, e.g. " + tagged(ANSWER_TAG, "Bucharest") + "."
     ),
 }
 
@@ -141,13 +150,13 @@ def _tool_prompt(task_type: TaskType, tools: Sequence[ToolLike], max_steps: int)
     tool_lines = []
     for tool in tools:
         example = _TOOL_INPUT_EXAMPLES.get(tool.name, "...")
-        tool_lines.append(f"- {tool.name}: {tool.description.strip()}\n  Example: <{tool.tag}>{example}</{tool.tag}>")
+        tool_lines.append(f"- {tool.name}: {tool.description.strip()}\n  Example: {tagged(tool.tag, example)}")
     sections = [
         _INTRO[task_type],
         (
             "In each turn, first think briefly in plain text, then do exactly one of:\n"
             "- call exactly one tool by writing <TAG>input</TAG> with that tool's tag, or\n"
-            "- give the final answer as <answer>...</answer>.\n"
+            f"- give the final answer as {tagged(ANSWER_TAG, '...')}.\n"
             "Never call a tool and give the answer in the same turn, and stop writing right "
             "after the closing tag. The tool's result comes back in the next message, inside "
             f"<{RESULT_TAG}>...</{RESULT_TAG}>. Do not repeat a tool call you have already made. "
@@ -166,10 +175,10 @@ def _direct_prompt(task_type: TaskType) -> str:
         _INTRO[task_type],
         (
             "No tools are available. Think briefly in plain text, then give the final answer "
-            "directly as <answer>...</answer> and stop writing right after </answer>."
+            f"directly as {tagged(ANSWER_TAG, '...')} and stop writing right after </{ANSWER_TAG}>."
         ),
         _ANSWER_FORMAT[task_type],
-        f"Example of the format (not your question):\nQuestion: {question}\nYou: {thought} <answer>{answer}</answer>",
+        f"Example of the format (not your question):\nQuestion: {question}\nYou: {thought} {tagged(ANSWER_TAG, answer)}",
     ]
     return "\n\n".join(sections)
 
@@ -180,29 +189,28 @@ def _worked_example(task_type: TaskType, tools: Sequence[ToolLike]) -> str:
     if tag is None:
         # The example would show a tool the model cannot call; a direct answer misleads less.
         question, thought, answer = _DIRECT_EXAMPLES[task_type]
-        turns = [f"You: {thought} <answer>{answer}</answer>"]
+        turns = [f"You: {thought} {tagged(ANSWER_TAG, answer)}"]
     else:
         question, steps = _WORKED_EXAMPLES[task_type]
         turns = []
         for thought, tool_input, output in steps:
             if tool_input is None:
-                turns.append(f"You: {thought} <answer>{output}</answer>")
+                turns.append(f"You: {thought} {tagged(ANSWER_TAG, output)}")
             else:
-                turns.append(f"You: {thought} <{tag}>{tool_input}</{tag}>")
+                turns.append(f"You: {thought} {tagged(tag, tool_input)}")
                 turns.append(f"Tool: <{RESULT_TAG}>{output}</{RESULT_TAG}>")
     return "Example of the format (not your question):\nQuestion: " + question + "\n" + "\n".join(turns)
 
 
-def format_observation(
-    tool_name: str, result: str, max_chars: int = 1500, tags: Iterable[str] = DEFAULT_ACTION_TAGS
-) -> str:
+def format_observation(tool_name: str, result: str, max_chars: int = 1500, tags: Iterable[str] = ()) -> str:
     """The user message carrying a tool result back to the model.
 
-    The result is untrusted (retrieved passages, echoed input), so every form of ``tags`` and of
-    ``result`` in it is neutralized: it can neither be parsed as an action nor close the
-    ``<result>`` block early. It is then cut to ``max_chars`` characters plus a truncation mark.
+    The result is untrusted (retrieved passages, echoed input), so every form of the answer tag,
+    of ``tags`` (the tags of the tools in use) and of ``result`` in it is neutralized: it can
+    neither be parsed as an action nor close the ``<result>`` block early. It is then cut to
+    ``max_chars`` characters plus a truncation mark.
     """
-    text = neutralize_tags(result.strip(), [*tags, RESULT_TAG])
+    text = neutralize_tags(result.strip(), [ANSWER_TAG, *tags, RESULT_TAG])
     if len(text) > max_chars:
         text = text[:max_chars].rstrip() + TRUNCATION_MARK
     if not text:
@@ -217,5 +225,5 @@ def format_invalid_feedback(problem: str) -> str:
     """The user message sent back after a turn that :func:`swirl.actions.parse_action` found invalid."""
     return (
         f"Your last message had no valid action ({problem}). "
-        "Write either one tool call or <answer>...</answer>."
+        f"Write either one tool call or {tagged(ANSWER_TAG, '...')}."
     )

@@ -127,6 +127,9 @@ class OutcomeJudgement(BaseModel):
     grader: str = "programmatic"
 
 
+ROLLOUT_SETTINGS = {"model", "sampling", "prompt_version", "max_steps", "tools", "tool_tags"}
+"""Fields of :class:`Trajectory` fixed by the run's settings rather than by what the model did."""
+
 Termination = Literal["answered", "max_steps", "invalid", "error"]
 
 
@@ -150,10 +153,16 @@ class Trajectory(BaseModel):
     tools: list[str] = Field(default_factory=list)
     search: SearchSettings | None = None
     """Corpus and top-k of the search tool, when the trajectory had one."""
+    tool_tags: dict[str, str] = Field(default_factory=dict)
+    """Tag -> tool name of every tool the policy could call (the action vocabulary besides the answer)."""
     started_at: str = Field(default_factory=utc_now)
     finished_at: str | None = None
     step_judgements: list[StepJudgement] | None = None
     outcome: OutcomeJudgement | None = None
+
+    def rollout_settings(self) -> dict:
+        """Every recorded setting that shapes how the trajectory was rolled out; a file mixes none."""
+        return self.model_dump(include=ROLLOUT_SETTINGS)
 
     def state_messages(self, step_index: int) -> list[ChatMessage]:
         """Chat messages of state s_i: the prompt, then every earlier action and tool result."""

@@ -6,6 +6,9 @@ of live trajectories is refilled as others finish, and each finished trajectory 
 handed to ``on_finished`` at once, so an interrupted run loses only the trajectories
 in flight.
 
+A rerun adds to an output file only when every trajectory already in it was rolled out
+with the same settings (:func:`check_resumable`, shared by ``generate`` and ``eval``).
+
 One round for one trajectory:
   state messages -> backend continuation (stops at a closing tag) -> parse the action
   -> tool call: run the tool, append its result | answer: finish | invalid: feedback.
@@ -16,10 +19,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from swirl.actions import action_stop_strings, parse_action
 from swirl.backends.base import Backend, Completion, GenerationRequest
-from swirl.prompts import DEFAULT_ACTION_TAGS, PROMPT_VERSION, build_messages, format_invalid_feedback, format_observation
+from swirl.errors import SwirlError
+from swirl.prompts import PROMPT_VERSION, build_messages, format_invalid_feedback, format_observation, step_limit
 from swirl.records import SamplingSettings, Step, Task, Trajectory, utc_now
 from swirl.tools import SearchTool, Tool, run_tool
 
@@ -27,7 +32,8 @@ from swirl.tools import SearchTool, Tool, run_tool
 @dataclass
 class RolloutSettings:
     num_trajectories: int = 1
-    max_steps: dict[str, int] = field(default_factory=lambda: {"math": 10, "qa": 5})
+    max_steps: int = 0
+    """Step limit of every trajectory; 0 = the task type's default (:func:`swirl.prompts.step_limit`)."""
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     max_consecutive_invalid: int = 2
     """End a trajectory after this many invalid actions in a row (it is not getting anywhere)."""
@@ -56,7 +62,7 @@ class _Live:
 def start_trajectory(
     task: Task, sample_index: int, tools: Sequence[Tool], settings: RolloutSettings, model_name: str
 ) -> Trajectory:
-    max_steps = settings.max_steps[task.task_type]
+    max_steps = step_limit(task.task_type, settings.max_steps)
     return Trajectory(
         id=trajectory_id(task, sample_index),
         task=task,
@@ -68,7 +74,30 @@ def start_trajectory(
         max_steps=max_steps,
         tools=[tool.name for tool in tools],
         search=next((tool.settings for tool in tools if isinstance(tool, SearchTool)), None),
+        tool_tags={tool.tag: tool.name for tool in tools},
     )
+
+
+def check_resumable(existing: Iterable[Trajectory], expected: Callable[[Task], Trajectory], path: Path) -> None:
+    """Refuse to add to ``path`` unless every trajectory in it was rolled out as ``expected`` would be.
+
+    ``expected(task)`` is the trajectory this run would start for the task; every setting
+    that shapes a trajectory (:meth:`Trajectory.rollout_settings`) must match, record by record.
+    Those settings depend on a task only through its type, so ``expected`` runs once per type.
+    """
+    by_type: dict[str, dict] = {}
+    for trajectory in existing:
+        task = trajectory.task
+        if task.task_type not in by_type:
+            by_type[task.task_type] = expected(task).rollout_settings()
+        ours = by_type[task.task_type]
+        theirs = trajectory.rollout_settings()
+        different = [key for key in ours if ours[key] != theirs[key]]
+        if different:
+            raise SwirlError(
+                f"{path} holds trajectories rolled out with other settings ({', '.join(different)} of "
+                f"{trajectory.id} differ); use another output or remove the file"
+            )
 
 
 def advance(live: _Live, completion: Completion, seconds: float, settings: RolloutSettings) -> bool:
@@ -97,9 +126,9 @@ def advance(live: _Live, completion: Completion, seconds: float, settings: Rollo
         live.invalid_in_a_row = 0
         tool = live.tools_by_name[action.tool or ""]
         result, _ok = run_tool(tool, action.query or "")
-        # Every action tag of this trajectory is neutralized, custom tools' tags included.
-        tags = (*DEFAULT_ACTION_TAGS, *live.tool_tags)
-        step.observation = format_observation(tool.name, result, max_chars=settings.observation_chars, tags=tags)
+        step.observation = format_observation(
+            tool.name, result, max_chars=settings.observation_chars, tags=live.tool_tags
+        )
     else:
         live.invalid_in_a_row += 1
         step.observation = format_invalid_feedback(action.problem or "no valid action")

@@ -4,7 +4,9 @@ A trajectory with K actions becomes K rows. ``prompt`` holds the chat messages o
 state s_i (system and user prompt, earlier actions, tool results) and ``completion``
 the action a_i as one assistant message: TRL's conversational prompt-completion
 format, so SFTTrainer and GRPOTrainer take the dataset as it is. The task travels
-along (as JSON) for judges that need it, e.g. the reference judge as a reward.
+along (as JSON) for judges that need it, e.g. the reference judge as a reward, and so
+do the tags of the tools the policy had (``tool_tags``, JSON of tag -> tool name):
+training cuts sampled actions at their closing tags and judges them with those tools.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from swirl.judges.base import action_tags_of
 from swirl.records import Trajectory
 
 STEPS_JSONL = "steps.jsonl"
@@ -21,6 +24,7 @@ STEPS_PARQUET = "steps.parquet"
 
 def split_trajectory(trajectory: Trajectory) -> list[dict]:
     judgements = trajectory.step_judgements or []
+    tags = action_tags_of(trajectory)
     rows = []
     for step in trajectory.steps:
         judgement = judgements[step.index] if step.index < len(judgements) else None
@@ -39,6 +43,7 @@ def split_trajectory(trajectory: Trajectory) -> list[dict]:
                 "task_type": trajectory.task.task_type,
                 "task": trajectory.task.model_dump_json(),
                 "search": trajectory.search.model_dump_json() if trajectory.search else "",
+                "tool_tags": json.dumps(tags),
             }
         )
     return rows

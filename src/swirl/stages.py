@@ -33,7 +33,7 @@ def generate(
     section = config.generate
     settings = RolloutSettings(
         num_trajectories=section.num_trajectories,
-        max_steps={"math": section.max_steps_math, "qa": section.max_steps_qa},
+        max_steps=section.max_steps,
         sampling=SamplingSettings(
             temperature=section.temperature, top_p=section.top_p, max_tokens=section.max_tokens, seed=seed
         ),

@@ -17,7 +17,7 @@ from swirl.errors import SwirlError
 from swirl.evaluation import EvalSettings, evaluate, validate
 from swirl.evaluation.harness import default_label
 from swirl.judges.outcome import GRADER_SYSTEM
-from swirl.judges.process import SYSTEM as JUDGE_SYSTEM
+from swirl.judges.process import SYSTEM_INTRO as JUDGE_SYSTEM_INTRO
 from swirl.jsonl import read_records
 from swirl.models import parse_model_ref
 from swirl.records import Trajectory
@@ -173,7 +173,7 @@ def test_llm_grader_and_llm_judge_decide_accuracy_and_process_score(make_setting
         system = conversation[0]["content"]
         if system == GRADER_SYSTEM:
             return "YES"
-        if system == JUDGE_SYSTEM:
+        if system.startswith(JUDGE_SYSTEM_INTRO):
             return "The step follows from the evidence.\nVerdict: GOOD"
         return policy.replies(conversation)
 

@@ -183,3 +183,13 @@ def test_judge_through_llama_server(llama_server):
     assert all(0.0 <= j.score <= 1.0 and j.verdict in {"GOOD", "BAD"} for j in scored)
     generated = LLMProcessJudge(backend, mode="generate", max_tokens=32, max_attempts=2).judge(STEPS[:1])
     assert generated[0].verdict in {"GOOD", "BAD", "UNPARSED"}
+
+
+def test_judge_prompt_names_the_tools_the_policy_had():
+    [system, _] = judge_messages(StepToJudge(TASK, PROMPT, "<find>muffins</find>", tool_tags={"find": "lookup"}), "score")
+    assert "lookup: <find>...</find>" in system["content"]
+    assert "<answer>...</answer>" in system["content"]
+    assert "math_exp" not in system["content"] and "search_query" not in system["content"]
+    [default, _] = judge_messages(STEPS[0], "score")
+    assert "calculator: <math_exp>...</math_exp>" in default["content"]
+    assert "search_query" not in default["content"]

@@ -56,7 +56,7 @@ def test_hotpot_search_rewards_new_supporting_paragraphs(hotpot):
 
     seen = PROMPT + [
         {"role": "assistant", "content": f"<search_query>{query_text}</search_query>"},
-        {"role": "user", "content": format_observation("search", judge.search.call(query_text))},
+        {"role": "user", "content": format_observation("search", judge.search.call(query_text), tags=["search_query"])},
     ]
     assert verdicts(judge, task, [f"<search_query>{query_text}</search_query>"], state=seen) == ["BAD"]
     assert verdicts(judge, task, ["<search_query>zzzz qqqq</search_query>"]) == ["BAD"]
@@ -100,3 +100,15 @@ def test_search_is_judged_with_the_corpus_and_top_k_generation_used(data_dir):
     assert judge.search_for(step).top_k == 2
     [judgement] = judge.judge([step])
     assert judgement.verdict == "GOOD", judgement.rationale
+def test_actions_are_parsed_with_the_tools_the_policy_had(gsm8k_task):
+    judge = ReferenceJudge()
+    with_lookup = {"math_exp": "calculator", "find": "lookup"}
+    [custom, calculation, answer] = judge.judge([
+        StepToJudge(gsm8k_task, PROMPT, "<find>clips</find>", tool_tags=with_lookup),
+        StepToJudge(gsm8k_task, PROMPT, "<math_exp>48/2</math_exp>", tool_tags=with_lookup),
+        StepToJudge(gsm8k_task, PROMPT, "<answer>72</answer>", tool_tags=with_lookup),
+    ])
+    assert (custom.verdict, custom.rationale) == ("BAD", "no gold reference for calls of tool 'lookup'")
+    assert calculation.verdict == answer.verdict == "GOOD"
+    [no_calculator] = judge.judge([StepToJudge(gsm8k_task, PROMPT, "<math_exp>48/2</math_exp>", tool_tags={"find": "lookup"})])
+    assert no_calculator.rationale == "invalid action: no action tag"

@@ -290,3 +290,56 @@ def test_pyproject_declares_the_tested_trl_range():
     [trl] = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "trl"]
     assert trl.specifier == SpecifierSet(TRL_TESTED)
     assert version("trl") in trl.specifier
+def custom_tool_states(directory):
+    """States whose policy had one custom tool, ``<find>`` (a user's ``--tools module:fn``)."""
+    from swirl.records import Task
+
+    rows = []
+    for i, word in enumerate(["clips", "apples"]):
+        task = Task(id=f"find{i}", question=f"How many {word} are there?", answer="3", task_type="math", source="test")
+        rows.append({
+            "prompt": [{"role": "system", "content": "Look words up with the find tool: write <find>word</find>."},
+                       {"role": "user", "content": f"Question: {task.question}"}],
+            "completion": [{"role": "assistant", "content": f"<find>{word}</find>"}],
+            "task": task.model_dump_json(), "tool_tags": json.dumps({"find": "lookup"}), "trajectory_id": f"find{i}#0",
+        })
+    save_steps(rows, directory)
+
+
+def writes_find_calls(tokenizer) -> dict:
+    """A sequence bias under which the policy writes ``<find>x</find>x</find>...``, never stopping by itself.
+
+    The 135M model does not write a chosen action on demand; biased sampling stands in for a policy
+    that has learned to call the tool, so the cut at the closing tag is what ends its action.
+    """
+    ids = tokenizer.encode("<find>x</find>", add_special_tokens=False)
+    bias = {(ids[0],): 100.0}
+    bias.update({(a, b): 200.0 for a, b in zip(ids, ids[1:])})
+    return bias
+
+
+@pytest.mark.slow
+def test_sampled_actions_end_at_the_custom_tools_closing_tag(tmp_path, monkeypatch, default_checkpoint):
+    from swirl.training import trainer as trainer_module
+    from swirl.training.reward import StepReward, completion_text
+
+    sampled: list[str] = []
+
+    class RecordingReward(StepReward):
+        def __call__(self, prompts, completions, **columns):
+            sampled.extend(completion_text(c) for c in completions)
+            return super().__call__(prompts, completions, **columns)
+
+    judge = WritesAdditionJudge()
+    monkeypatch.setattr(trainer_module, "make_judge", lambda settings, tasks: judge)
+    monkeypatch.setattr(trainer_module, "StepReward", RecordingReward)
+    custom_tool_states(tmp_path / "split")
+    trainer, tokenizer, _ = build_trainer(TrainSettings(input=tmp_path / "split", output=tmp_path / "run", max_steps=1,
+                                                        num_generations=2, batch_size=2, max_completion_tokens=16,
+                                                        save_steps=100))
+    assert "</find>" in trainer.action_stops
+    trainer.generation_config.sequence_bias = writes_find_calls(tokenizer)
+    sampled.clear()
+    trainer.train()
+    assert len(sampled) == 2
+    assert all(text.startswith("<find>x</find>") and text.count("</find>") == 1 for text in sampled), sampled

@@ -87,21 +87,6 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
     return text[: best[0]], best[1]
 
 
-def closing_tag_for(text: str, stops: tuple[str, ...]) -> str | None:
-    """The closing-tag stop that matches the last tag ``text`` opened.
-
-    Servers strip the stop string from their reply; the one that ended an action is the
-    closing tag of the last opened action tag, which the action parser needs back.
-    """
-    last_open = -1
-    chosen = None
-    for stop in stops:
-        if stop.startswith("</"):
-            position = text.rfind("<" + stop[2:])
-            if position > last_open:
-                last_open, chosen = position, stop
-    return chosen
-
 
 def single_token_ids(text: str, encode: Callable[[str], list[int]], model: str) -> list[int]:
     """Ids of ``text`` and of ``" " + text`` (tokenizers differ on the leading space) that are one token each.

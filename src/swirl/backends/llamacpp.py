@@ -1,7 +1,9 @@
 """llama.cpp in-process backend (optional extra ``swirl-rl[llamacpp]``): the fast CPU path.
 
 Runs a GGUF file with llama-cpp-python, one conversation after another (llama.cpp's
-single context is already fast on CPU). Next-token log-probabilities for the judge's
+single context is already fast on CPU). A turn ends at the first stop string, which
+llama.cpp leaves in the text so the backend knows which one it was (as the hf backend
+does), never guessing it. Next-token log-probabilities for the judge's
 score mode come from one evaluation of the prompt, without sampling.
 """
 
@@ -17,8 +19,7 @@ try:
 except ImportError:
     llama_cpp = None
 
-from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, closing_tag_for, cut_at_stop
-from swirl.backends.base import single_token_ids
+from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop, single_token_ids
 from swirl.errors import SwirlError
 from swirl.records import ChatMessage
 
@@ -45,30 +46,32 @@ class LlamaCppBackend(Backend):
     def generate(self, conversations: list[list[ChatMessage]], request: GenerationRequest) -> list[Completion]:
         completions = []
         for offset, conversation in enumerate(conversations):
+            formatted = self.formatter(messages=conversation)
+            prompt = self.llm.tokenize(
+                formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+            )
             try:
-                reply = self.llm.create_chat_completion(
-                    messages=conversation,
+                reply = self.llm.create_completion(
+                    prompt=prompt,
                     max_tokens=request.max_tokens,
                     temperature=request.temperature,
                     top_p=request.top_p,
-                    stop=list(request.stop),
+                    stop=formatted.stop,
                     seed=None if request.seed is None else request.seed + offset,
+                    stopping_criteria=llama_cpp.StoppingCriteriaList([_StopStringSeen(self.llm, len(prompt), request.stop)]),
                 )
             except (ValueError, RuntimeError) as error:
                 completions.append(Completion("", 0, 0, "error", error=str(error)[:500]))
                 continue
             choice = reply["choices"][0]
-            raw = choice["message"]["content"] or ""
-            text, stop = cut_at_stop(raw, request.stop)
-            finish = "length" if choice["finish_reason"] == "length" else "stop"
-            if stop is None and finish == "stop":
-                stop = closing_tag_for(text, request.stop)
+            # The stop strings were left in the text (llama.cpp would strip them unnamed): cut here, as hf does.
+            text, stop = cut_at_stop(choice["text"], request.stop)
             completions.append(
                 Completion(
                     text=text,
                     prompt_tokens=reply["usage"]["prompt_tokens"],
                     completion_tokens=reply["usage"]["completion_tokens"],
-                    finish_reason=finish,
+                    finish_reason="stop" if stop or choice["finish_reason"] == "stop" else "length",
                     stop=stop,
                 )
             )
@@ -104,3 +107,22 @@ class LlamaCppBackend(Backend):
         if llm is not None:
             llm.close()
 
+
+
+class _StopStringSeen:
+    """llama.cpp stopping criterion: the generated text so far contains one of ``stops``.
+
+    llama.cpp checks it before keeping each new token, so the text it returns ends with the
+    token that completed the stop string, which stays in the text.
+    """
+
+    def __init__(self, llm: "llama_cpp.Llama", prompt_length: int, stops: tuple[str, ...]) -> None:
+        self.llm = llm
+        self.prompt_length = prompt_length
+        self.stops = stops
+
+    def __call__(self, input_ids: np.ndarray, _logits: np.ndarray) -> bool:
+        if not self.stops or len(input_ids) <= self.prompt_length:
+            return False
+        text = self.llm.detokenize([int(t) for t in input_ids[self.prompt_length :]]).decode("utf-8", errors="ignore")
+        return any(stop in text for stop in self.stops)

@@ -6,6 +6,12 @@ Transient failures (429, 5xx, connection errors, timeouts) are retried with
 exponential backoff; an item that still fails comes back with
 ``finish_reason='error'`` and the reason, so the caller can record it instead of
 losing it. The API key is read from the environment only.
+
+Servers strip the stop string that ends a turn. Which one it was comes from the server
+(vLLM's ``stop_reason``, SGLang's ``matched_stop``); a server that does not say (the
+OpenAI API, llama-cpp-python's server) is sent no stop strings once this is seen, and the
+client cuts its continuation at the first one, as the hf backend does. No closing tag is
+ever added that the model did not write.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 import numpy as np
 import openai
 
-from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, closing_tag_for
+from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
 from swirl.records import ChatMessage
 
 API_KEY_VARIABLES = ("SWIRL_API_KEY", "OPENAI_API_KEY")
@@ -62,6 +68,8 @@ class OpenAIBackend(Backend):
         self.backoff_max = backoff_max
         self.info = BackendInfo(name=f"openai:{model}", supports_logprobs=True)
         self._next_url = itertools.cycle(range(len(base_urls)))
+        self.cuts_stops_itself = False
+        """Set once the server is seen ending a turn at a stop string without naming it."""
 
     def _clients(self) -> list[openai.AsyncOpenAI]:
         key = api_key_from_environment()
@@ -97,13 +105,36 @@ class OpenAIBackend(Backend):
         return asyncio.run(main())
 
     def generate(self, conversations: list[list[ChatMessage]], request: GenerationRequest) -> list[Completion]:
+        cut_here = self.cuts_stops_itself
+        replies = self._complete(conversations, request, send_stops=not cut_here)
+        completions = [_to_completion(reply, request, cut_here) for reply in replies]
+        unknown = [i for i, c in enumerate(completions) if c is None]
+        if unknown:
+            # The server ended these turns at a stop string without saying which one: from now on
+            # it gets no stop strings, and its whole continuation is cut here, as hf cuts its own.
+            self.cuts_stops_itself = True
+            again = self._complete([conversations[i] for i in unknown], request, send_stops=False, offsets=unknown)
+            for i, reply in zip(unknown, again):
+                completions[i] = _to_completion(reply, request, True)
+        return [c for c in completions if c is not None]
+
+    def _complete(
+        self,
+        conversations: list[list[ChatMessage]],
+        request: GenerationRequest,
+        *,
+        send_stops: bool,
+        offsets: list[int] | None = None,
+    ) -> list[Any]:
+        """One reply (or the exception that ended it) per conversation; ``offsets`` are added to the request's seed."""
         kwargs: dict[str, Any] = {
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "top_p": request.top_p,
         }
-        if request.stop:
+        if request.stop and send_stops:
             kwargs["stop"] = list(request.stop)
+        offsets = offsets or list(range(len(conversations)))
 
         def requests(clients, semaphore):
             return [
@@ -111,33 +142,13 @@ class OpenAIBackend(Backend):
                     clients,
                     semaphore,
                     messages=conversation,
-                    seed=None if request.seed is None else request.seed + i,
+                    seed=None if request.seed is None else request.seed + offset,
                     **kwargs,
                 )
-                for i, conversation in enumerate(conversations)
+                for offset, conversation in zip(offsets, conversations)
             ]
 
-        return [self._to_completion(reply, request) for reply in self._run(requests)]
-
-    @staticmethod
-    def _to_completion(reply: Any, request: GenerationRequest) -> Completion:
-        if isinstance(reply, BaseException):
-            return Completion("", 0, 0, "error", error=f"{type(reply).__name__}: {reply}"[:500])
-        try:
-            choice = reply.choices[0]
-            text = choice.message.content or ""
-            usage = reply.usage
-        except (AttributeError, IndexError, TypeError) as error:
-            return Completion("", 0, 0, "error", error=f"malformed server reply: {error}")
-        finish = "length" if choice.finish_reason == "length" else "stop"
-        stop = closing_tag_for(text, request.stop) if finish == "stop" else None
-        return Completion(
-            text=text,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            finish_reason=finish,
-            stop=stop,
-        )
+        return self._run(requests)
 
     def next_token_logprobs(
         self, conversations: list[list[ChatMessage]], candidates: list[str]
@@ -204,3 +215,41 @@ def candidate_logprobs(top: dict[str, float], candidates: list[str]) -> dict[str
         matching = [lp for token, lp in top.items() if token.strip() == candidate]
         pooled[candidate] = float(np.logaddexp.reduce(matching)) if matching else -math.inf
     return pooled
+
+
+_STOP_REPORTS = ("stop_reason", "matched_stop")
+"""Fields in which servers name the stop string that ended a turn (vLLM, SGLang); None there = end of turn."""
+_UNREPORTED = object()
+
+
+def _to_completion(reply: Any, request: GenerationRequest, cut_here: bool) -> Completion | None:
+    """The completion of one reply, or None when it ended at a stop string the server did not name.
+
+    ``cut_here``: the request went out without stop strings, so they are searched in the text.
+    """
+    if isinstance(reply, BaseException):
+        return Completion("", 0, 0, "error", error=f"{type(reply).__name__}: {reply}"[:500])
+    try:
+        choice = reply.choices[0]
+        text = choice.message.content or ""
+        usage = reply.usage
+    except (AttributeError, IndexError, TypeError) as error:
+        return Completion("", 0, 0, "error", error=f"malformed server reply: {error}")
+    finish = "length" if choice.finish_reason == "length" else "stop"
+    stop = None
+    if cut_here:
+        text, stop = cut_at_stop(text, request.stop)
+        finish = "stop" if stop else finish
+    elif finish == "stop" and request.stop:
+        extra = getattr(choice, "model_extra", None) or {}
+        reported = next((extra[key] for key in _STOP_REPORTS if key in extra), _UNREPORTED)
+        if reported is _UNREPORTED:
+            return None
+        stop = reported if reported in request.stop else None
+    return Completion(
+        text=text,
+        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        finish_reason=finish,
+        stop=stop,
+    )

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
+from swirl.prompts import MAX_STEPS_HELP
 from swirl.records import ACTION_MAX_TOKENS
 
 
@@ -26,7 +27,7 @@ def eval_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
     max_tokens: int = typer.Option(ACTION_MAX_TOKENS, "--max-tokens", min=1, help="Token limit of one action."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
-    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Step limit (0 = 10 for math, 5 for QA)."),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help=MAX_STEPS_HELP),
     no_tools: bool = typer.Option(False, "--no-tools", help="Ablation: no tools, the model answers directly."),
     judge: str = typer.Option("", "--judge", help="Process judge for the mean step score: a model reference, or 'reference' (gold-data judge); default none. Use another model than the training reward's judge: its own scores are no independent evidence."),
     judge_mode: str = typer.Option("score", "--judge-mode", help="Process judge mode: score (P(GOOD)) or generate (reasoning + verdict)."),

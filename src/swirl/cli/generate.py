@@ -8,6 +8,7 @@ import typer
 
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
+from swirl.prompts import MAX_STEPS_HELP
 from swirl.records import ACTION_MAX_TOKENS
 
 
@@ -20,7 +21,7 @@ def generate(
     tasks_format: str = typer.Option("auto", "--tasks", "--format", help="Task format: auto, gsm8k, hotpotqa, musique, 2wiki, jsonl."),
     backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
     num_trajectories: int = typer.Option(1, "--num-trajectories", "-n", min=1, help="Trajectories per question."),
-    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Step limit (0 = 10 for math, 5 for QA)."),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help=MAX_STEPS_HELP),
     limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (0 = all)."),
     temperature: float = typer.Option(0.7, "--temperature", min=0.0),
     top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
@@ -51,11 +52,10 @@ def generate(
     ref = parse_model_ref(model)
     settings = RolloutSettings(
         num_trajectories=num_trajectories,
+        max_steps=max_steps,
         max_live=max_live,
         sampling=SamplingSettings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed),
     )
-    if max_steps:
-        settings.max_steps = {"math": max_steps, "qa": max_steps}
     tool_settings = ToolSettings(tools=split_list(tools), corpus=corpus, search_top_k=search_top_k)
     engine = make_backend(
         ref, backend, batch_size=batch_size, concurrency=concurrency, timeout=request_timeout, max_retries=retries

@@ -66,7 +66,7 @@ from swirl.models import ModelRef, parse_model_ref
 from swirl.progress import ProgressCallback
 from swirl.prompts import PROMPT_VERSION
 from swirl.records import ACTION_MAX_TOKENS, SamplingSettings, Task, Trajectory
-from swirl.rollout import RolloutSettings, run_rollouts, start_trajectory
+from swirl.rollout import RolloutSettings, check_resumable, run_rollouts, start_trajectory
 from swirl.tasks import load_tasks, sample_tasks
 from swirl.tools import Tool
 from swirl.training.settings import SETTINGS_FILE
@@ -114,7 +114,7 @@ class EvalSettings(BaseModel):
     temperature: float = Field(0.0, ge=0.0)
     """0 = greedy decoding."""
     max_steps: int = Field(0, ge=0)
-    """Step limit of a trajectory (0 = 10 for math, 5 for QA)."""
+    """Step limit of a trajectory (0 = the task type's default, :func:`swirl.prompts.step_limit`)."""
     no_tools: bool = False
     """Ablation: no tools, the model answers directly."""
     judge: str | None = None
@@ -304,13 +304,11 @@ def evaluate(
 
 
 def rollout_settings(settings: EvalSettings) -> RolloutSettings:
-    rollout = RolloutSettings(
+    return RolloutSettings(
         num_trajectories=1,
+        max_steps=settings.max_steps,
         sampling=SamplingSettings(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed),
     )
-    if settings.max_steps:
-        rollout.max_steps = {"math": settings.max_steps, "qa": settings.max_steps}
-    return rollout
 
 
 def _toolset(benchmark: Benchmark, no_tools: bool) -> Callable[[Task], Sequence[Tool]]:
@@ -352,10 +350,10 @@ def _run_model(
     for benchmark in plan.benchmarks:
         path = plan.trajectories_path(label, benchmark.name)
         existing = read_records(path, Trajectory) if path.exists() else []
-        first = benchmark.tasks[0]
-        expected = start_trajectory(first, 0, toolsets[benchmark.name](first), rollout, ref.name)
+        tools_for = toolsets[benchmark.name]
+        check_resumable(existing, lambda task: start_trajectory(task, 0, tools_for(task), rollout, ref.name), path)
         judge = process_judges[benchmark.name]
-        _check_resumable(existing, expected, outcome_judge.name, judge.name if judge else None, path)
+        _check_graders(existing, outcome_judge.name, judge.name if judge else None, path)
         done = {t.task.id for t in existing}
         todo[benchmark.name] = [task for task in benchmark.tasks if task.id not in done]
     totals = {b.name: len(b.tasks) for b in plan.benchmarks}
@@ -395,26 +393,20 @@ def _run_model(
             grade(name)
 
 
-def _check_resumable(
-    existing: list[Trajectory], expected: Trajectory, grader: str, judge: str | None, path: Path
-) -> None:
-    """Refuse to mix questions answered or graded under other settings in one trajectory file."""
+def _check_graders(existing: list[Trajectory], grader: str, judge: str | None, path: Path) -> None:
+    """Refuse to mix questions graded by other judges or graders in one trajectory file."""
     for trajectory in existing:
         judges = {j.judge for j in trajectory.step_judgements or []}
         same = (
-            (trajectory.model, trajectory.sampling, trajectory.prompt_version, trajectory.max_steps, trajectory.tools)
-            == (expected.model, expected.sampling, expected.prompt_version, expected.max_steps, expected.tools)
-            and trajectory.outcome is not None
+            trajectory.outcome is not None
             and trajectory.outcome.grader == grader
             and (trajectory.step_judgements is None) == (judge is None)
             and judges <= {judge}
         )
         if not same:
             raise SwirlError(
-                f"{path} holds questions evaluated with other settings (model, sampling, steps, tools, judge "
-                "or grader); use another --output or remove the file"
+                f"{path} holds questions graded by another judge or grader; use another --output or remove the file"
             )
-
 
 
 def question_metrics(trajectory: Trajectory) -> dict[str, float]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swirl.jsonl import write_atomically
+from swirl.prompts import DEFAULT_STEP_LIMITS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,7 +83,7 @@ def markdown_report(result: dict) -> str:
         *(f"| model `{m['label']}` | `{m['reference']}` |" for m in result["models"]),
         *(f"| benchmark `{b['name']}` | {b['questions']} questions of `{b['input']}` |" for b in result["benchmarks"]),
         f"| decoding | temperature {settings['temperature']}, at most {settings['max_tokens']} tokens per action |",
-        f"| steps | {settings['max_steps'] or '10 for math, 5 for QA'} |",
+        f"| steps | {settings['max_steps'] or DEFAULT_STEP_LIMITS} |",
         f"| tools | {'none (ablation)' if settings['no_tools'] else 'calculator for math, search for QA'} |",
         f"| accuracy graded by | {judges['accuracy']} |",
         f"| programmatic_accuracy graded by | {judges['programmatic_accuracy']} |",

@@ -22,19 +22,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
+from swirl.actions import ANSWER_TAG, tagged
 from swirl.backends.base import Backend, GenerationRequest
 from swirl.errors import SwirlError
 from swirl.judges.base import StepToJudge, history_after_question
 from swirl.records import ChatMessage, StepJudgement
 
-JUDGE_PROMPT_VERSION = "swirl-judge-v1"
+JUDGE_PROMPT_VERSION = "swirl-judge-v2"
 MODES = ("generate", "score")
 GENERATE_MAX_TOKENS = 128
 """Token budget of one reasoning + verdict reply: room for a few sentences and the verdict line."""
 
-SYSTEM = """You judge one step of an assistant that answers a question in several steps, using tools.
-At each step the assistant thinks briefly, then either calls one tool (a tag such as <search_query>...</search_query> or <math_exp>...</math_exp>) or gives its final answer in <answer>...</answer>.
+SYSTEM_INTRO = "You judge one step of an assistant that answers a question in several steps, using tools."
+_SYSTEM = SYSTEM_INTRO + """
+At each step the assistant thinks briefly, then either calls one tool ({calls}) or gives its final answer in {answer}.
 
 Decide whether the STEP TO JUDGE is reasonable:
 - A tool call is GOOD if it is likely to help answer the question given what is already known, and it does not repeat an earlier call.
@@ -75,6 +78,12 @@ def render_history(history: list[ChatMessage]) -> str:
     return "\n\n".join(lines)
 
 
+def system_prompt(tool_tags: Mapping[str, str]) -> str:
+    """The judge's instructions, naming the tag of every tool the policy could call."""
+    calls = "; ".join(f"{name}: {tagged(tag, '...')}" for tag, name in tool_tags.items()) or "none are available"
+    return _SYSTEM.format(calls=calls, answer=tagged(ANSWER_TAG, "..."))
+
+
 def judge_messages(step: StepToJudge, mode: str, labels: tuple[str, str] = SCORE_LABELS[0]) -> list[ChatMessage]:
     """The judge's conversation; ``labels`` are the words score mode asks for (GOOD, BAD)."""
     instruction = SCORE_INSTRUCTION.format(good=labels[0], bad=labels[1]) if mode == "score" else GENERATE_INSTRUCTION
@@ -83,7 +92,7 @@ def judge_messages(step: StepToJudge, mode: str, labels: tuple[str, str] = SCORE
         f"CONVERSATION SO FAR:\n{render_history(history_after_question(step.state))}\n\n"
         f"STEP TO JUDGE:\n{step.action_text.strip() or '(empty)'}\n\n{instruction}"
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": system_prompt(step.action_tags())}, {"role": "user", "content": user}]
 
 
 def score_labels(backend: Backend) -> tuple[str, str]:

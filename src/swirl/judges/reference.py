@@ -11,6 +11,9 @@ for CPU runs and for calibrating LLM judges:
     earlier search in the state retrieved, searching the corpus with the top-k that the
     policy's search used (recorded in the trajectory); an answer is GOOD if it matches the gold
     answer (normalized exact match over answer and aliases).
+  * a call of any other tool (``--tools module:attr``) has no gold reference: BAD.
+
+Actions are parsed with the tags of the tools the policy had (:meth:`StepToJudge.action_tags`).
 
 The tool is re-run on the action, so the same call labels logged steps and scores
 fresh actions during training (where no tool runs otherwise).
@@ -25,10 +28,8 @@ from swirl.actions import parse_action
 from swirl.judges.base import StepToJudge, history_after_question
 from swirl.judges.metrics import exact_match, numeric_match
 from swirl.records import StepJudgement, Task
-from swirl.tools import SearchTool, build_tool
+from swirl.tools import CalculatorTool, SearchTool, build_tool
 from swirl.tools.calculator import CalculatorError, evaluate
-
-_CALL_TAGS = {"math_exp": "calculator", "search_query": "search"}
 
 
 class ReferenceJudge:
@@ -62,7 +63,7 @@ class ReferenceJudge:
         )
 
     def _judge_one(self, step: StepToJudge) -> StepJudgement:
-        action = parse_action(step.action_text, _CALL_TAGS)
+        action = parse_action(step.action_text, step.action_tags())
         task = step.task
         if action.kind == "invalid":
             return self._label(False, f"invalid action: {action.problem}")
@@ -73,9 +74,11 @@ class ReferenceJudge:
             else:
                 right = exact_match(answer, task.gold_answers) == 1.0
             return self._label(right, f"answer {'matches' if right else 'does not match'} the gold answer")
-        if action.tool == "calculator":
+        if action.tool == CalculatorTool.name:
             return self._judge_calculation(action.query or "", step)
-        return self._judge_search(action.query or "", step)
+        if action.tool == SearchTool.name:
+            return self._judge_search(action.query or "", step)
+        return self._label(False, f"no gold reference for calls of tool {action.tool!r}")
 
     def _judge_calculation(self, expression: str, step: StepToJudge) -> StepJudgement:
         task = step.task
@@ -131,8 +134,8 @@ def _values_computed(step: StepToJudge) -> list[str]:
     for message in history_after_question(step.state):
         if message["role"] != "assistant":
             continue
-        action = parse_action(message["content"], _CALL_TAGS)
-        if action.kind == "tool" and action.tool == "calculator":
+        action = parse_action(message["content"], step.action_tags())
+        if action.kind == "tool" and action.tool == CalculatorTool.name:
             try:
                 values.append(evaluate(action.query or ""))
             except CalculatorError:

@@ -6,16 +6,18 @@ tool is given as ``module.path:attribute`` (see :func:`load_tool`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from swirl.errors import SwirlError
-from swirl.records import Task
+from swirl.prompts import default_tools
+from swirl.records import Task, TaskType
 from swirl.tools.base import FunctionTool, Tool, load_tool, run_tool
 from swirl.tools.calculator import CalculatorTool
 from swirl.tools.search import SearchTool
 
-BUILTIN_TOOLS = ("calculator", "search")
+_BUILTIN_CLASSES: dict[str, type[Tool]] = {CalculatorTool.name: CalculatorTool, SearchTool.name: SearchTool}
+BUILTIN_TOOLS = tuple(_BUILTIN_CLASSES)
 
 __all__ = [
     "BUILTIN_TOOLS",
@@ -24,6 +26,8 @@ __all__ = [
     "SearchTool",
     "Tool",
     "build_tool",
+    "default_tool_tags",
+    "tool_tags",
     "load_tool",
     "run_tool",
 ]
@@ -56,3 +60,22 @@ def build_tool(
     raise SwirlError(
         f"unknown tool {name!r}: use {' or '.join(BUILTIN_TOOLS)}, or module.path:attribute for your own"
     )
+
+
+def tool_tags(tools: Sequence[Tool | str]) -> dict[str, str]:
+    """Tag -> name of each tool, given as a :class:`Tool` or a spec as :func:`build_tool` takes.
+
+    Builtin tools are not built (no search index is needed to know a tag); other specs are loaded.
+    """
+    tags: dict[str, str] = {}
+    for tool in tools:
+        if isinstance(tool, str):
+            name = tool.strip()
+            tool = _BUILTIN_CLASSES[name] if name in _BUILTIN_CLASSES else build_tool(name)  # type: ignore[assignment]
+        tags[tool.tag] = tool.name  # type: ignore[union-attr]
+    return tags
+
+
+def default_tool_tags(task_type: TaskType) -> dict[str, str]:
+    """Tag -> name of the tools a task type uses when none are given (:func:`swirl.prompts.default_tools`)."""
+    return tool_tags(default_tools(task_type))

@@ -31,7 +31,7 @@ from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
 from swirl.training.metrics import VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action, step_line, zero_variance_fraction
-from swirl.training.reward import DEFAULT_STOPS, StepReward, completion_text
+from swirl.training.reward import StepReward, action_stops, completion_text, row_steps
 from swirl.training.settings import SETTINGS_FILE, TrainSettings
 
 REQUIRED_COLUMNS = ("prompt", "completion", "task")
@@ -194,7 +194,8 @@ def _stepwise_grpo_trainer_class():
     class StepwiseGRPOTrainer(GRPOTrainer):
         """GRPO whose sampled actions end at their first closing tag, like rollouts do."""
 
-        action_stops: Sequence[str] = DEFAULT_STOPS
+        action_stops: Sequence[str] = ()
+        """Closing tags of the dataset's tools and the answer (:func:`~swirl.training.reward.action_stops`)."""
 
         def _generate_single_turn(self, *args: Any, **kwargs: Any):
             completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
@@ -220,7 +221,10 @@ def _stepwise_grpo_trainer_class():
 def check_reward(reward: StepReward, row: dict) -> None:
     """Score one logged action before training, so a failing judge stops the run at once."""
     try:
-        [score] = reward(prompts=[row["prompt"]], completions=[row["completion"]], task=[row["task"]])
+        [score] = reward(
+            prompts=[row["prompt"]], completions=[row["completion"]], task=[row["task"]],
+            tool_tags=[row.get("tool_tags")], search=[row.get("search") or ""],
+        )
     except Exception as error:  # any judge failure, whatever the backend raises
         raise SwirlError(f"the judge failed on a first test step: {type(error).__name__}: {error}") from None
     if not 0.0 <= score <= 1.0:
@@ -274,7 +278,9 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
     dataset, too_long = drop_long_states(dataset, settings, tokenizer)
     callbacks = [MetricsLog(output / METRICS_FILE), ConsoleLog()]
     if settings.algo == "swirl":
-        tasks = list({t.id: t for t in (Task.model_validate_json(j) for j in dataset["task"])}.values())
+        all_tasks = [Task.model_validate_json(j) for j in dataset["task"]]
+        tasks = list({t.id: t for t in all_tasks}.values())
+        tags = dataset["tool_tags"] if "tool_tags" in dataset.column_names else [None] * len(all_tasks)
         reward = StepReward(make_judge(settings, tasks))
         check_reward(reward, dataset[0])
         output.mkdir(parents=True, exist_ok=True)
@@ -287,6 +293,8 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
             peft_config=settings.lora_config(),
             callbacks=callbacks,
         )
+        kinds = {(task.task_type, row_tags): task for task, row_tags in zip(all_tasks, tags)}
+        trainer.action_stops = action_stops(row_steps(kinds.values(), [row_tags for _, row_tags in kinds]))
     else:
         from trl import SFTTrainer
 
