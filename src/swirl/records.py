@@ -127,7 +127,7 @@ class OutcomeJudgement(BaseModel):
     grader: str = "programmatic"
 
 
-ROLLOUT_SETTINGS = {"model", "sampling", "prompt_version", "max_steps", "tools", "tool_tags"}
+ROLLOUT_SETTINGS = {"model", "sampling", "prompt_version", "max_steps", "tools", "tool_tags", "search"}
 """Fields of :class:`Trajectory` fixed by the run's settings rather than by what the model did."""
 
 Termination = Literal["answered", "max_steps", "invalid", "error"]
