@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swirl.errors import SwirlError
 from swirl.filtering import STRATEGIES
+from swirl.taskfiles import is_hf_reference
 from swirl.training.settings import TrainOptions
 from swirl.yamlfile import load_config_file
 
@@ -97,7 +98,7 @@ class ExperimentConfig(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
 
     def resolve_paths(self, base: Path) -> "ExperimentConfig":
-        """Paths in the file are relative to the file's own directory."""
+        """Paths in the file are relative to the file's own directory; ``hf:`` dataset references stay as they are."""
         resolved = self.model_copy(deep=True)
         for item in resolved.data:
             item.path = _under(base, item.path)
@@ -109,7 +110,9 @@ class ExperimentConfig(Section):
 
 
 def _under(base: Path, path: Path) -> Path:
-    return path if path.is_absolute() else (base / path).resolve()
+    if path.is_absolute() or is_hf_reference(path):
+        return path
+    return (base / path).resolve()
 
 
 def load_experiment(path: Path) -> ExperimentConfig:

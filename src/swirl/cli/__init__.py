@@ -68,7 +68,7 @@ def _not_implemented(verb: str) -> None:
 
 
 def _register() -> None:
-    from swirl.cli import eval, filter_split, generate, judge, report, run, train  # noqa: F401  (modules register their commands)
+    from swirl.cli import data, eval, filter_split, generate, judge, report, run, train  # noqa: F401  (modules register their commands)
 
     for verb, summary in {
         "judge": "Label every step with a process judge and every trajectory with an outcome judge.",
