@@ -9,6 +9,7 @@ import pytest
 
 from swirl.errors import InputError
 from swirl.taskfiles import Position, parse_hf_reference, read_records
+from swirl.tasks import load_tasks
 
 RECORDS = [{"id": "a", "question": "q1", "answer": "x"}, {"id": "b", "question": "q2", "answer": "y"}]
 
@@ -69,3 +70,61 @@ def test_hf_reference_parts(reference, expected):
 def test_malformed_hf_reference_is_one_line(reference):
     err = _error(reference)
     assert str(err) == f"{reference}: expected hf:NAME[:CONFIG]:SPLIT, for example hf:openai/gsm8k:main:test"
+
+
+# --- Hugging Face dataset references, from a local cache (there is no hub here) ---------------
+
+
+def cache_dataset(cache: Path, name: str, config: str, split: str, records: list[dict]) -> None:
+    """Lay ``records`` out as `datasets` caches a hub dataset after its first download."""
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    dataset = datasets.Dataset.from_list(records)
+    namespace, short = name.split("/")
+    directory = cache / f"{namespace}___{short}" / config / "0.0.0" / "0123456789abcdef"
+    directory.mkdir(parents=True)
+    with ArrowWriter(path=str(directory / f"{short}-{split}.arrow")) as writer:
+        writer.write_table(dataset.data.table)
+        writer.finalize()
+    splits = datasets.SplitDict({split: datasets.SplitInfo(name=split, num_examples=len(records), dataset_name=short)})
+    datasets.DatasetInfo(features=dataset.features, config_name=config, dataset_name=short,
+                         splits=splits).write_to_directory(str(directory))
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    """An offline `datasets` (HF_HUB_OFFLINE=1) whose cache is an empty directory."""
+    datasets = pytest.importorskip("datasets")
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    return cache
+
+
+def _lines(path: Path, n: int) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:n]]
+
+
+def test_hf_references_load_from_the_local_cache(offline_cache, data_dir):
+    gsm8k = _lines(data_dir / "gsm8k" / "test_sample500.jsonl", 5)
+    hotpotqa = _lines(data_dir / "hotpotqa" / "dev.jsonl", 3)
+    cache_dataset(offline_cache, "openai/gsm8k", "main", "test", gsm8k)
+    cache_dataset(offline_cache, "hotpotqa/hotpot_qa", "distractor", "validation", hotpotqa)
+
+    reference = "hf:openai/gsm8k:main:test"
+    records = list(read_records(reference))
+    assert [record for _, record in records] == gsm8k
+    assert [(p.source, p.record) for p, _ in records] == [(reference, n) for n in range(1, 6)]
+    # A hub dataset gives the same tasks, with the same ids, as the same rows in a file.
+    assert load_tasks(reference) == load_tasks(data_dir / "gsm8k" / "test_sample500.jsonl", limit=5)
+    assert load_tasks("hf:hotpotqa/hotpot_qa:distractor:validation") == load_tasks(
+        data_dir / "hotpotqa" / "dev.jsonl", limit=3)
+
+
+def test_dataset_neither_on_the_hub_nor_cached_is_a_one_line_error(offline_cache):
+    err = _error("hf:openai/gsm8k:main:test")
+    message = str(err)
+    assert message.startswith("hf:openai/gsm8k:main:test: cannot load it from the Hugging Face hub or the local cache: ")
+    assert "\n" not in message and "openai/gsm8k" in message.split(": ", 2)[2]

@@ -16,7 +16,9 @@ Bad data never surfaces as a traceback: it raises :class:`~swirl.errors.InputErr
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -76,13 +78,27 @@ def _dataset_records(reference: str) -> Iterator[tuple[Position, dict[str, Any]]
     import datasets
 
     try:
-        dataset = datasets.load_dataset(name, config, split=split)
+        with _quiet_hub_logs():
+            dataset = datasets.load_dataset(name, config, split=split)
     except Exception as error:  # noqa: BLE001 (hub, network and cache fail in many ways; each means "not available")
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(reference, "cannot load it from the Hugging Face hub or the local cache "
-                                    f"(HF_HOME, HF_DATASETS_CACHE): {reason}") from None
+        raise InputError(reference, f"cannot load it from the Hugging Face hub or the local cache: {reason}") from None
     for number, record in enumerate(dataset, 1):
         yield Position(reference, record=number), record
+
+
+@contextmanager
+def _quiet_hub_logs() -> Iterator[None]:
+    """Keep the hub's retry notices and cache warnings off the console; failures still raise."""
+    loggers = [logging.getLogger(name) for name in ("datasets", "huggingface_hub")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _file_records(path: Path) -> Iterator[tuple[Position, dict[str, Any]]]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from swirl.cli import app
+from swirl.cli.common import console
 from swirl.data import LICENSES_FILE, SAMPLES, find_sample
 from swirl.tasks import load_tasks
 
 runner = CliRunner()
 
 
-def test_list_shows_every_sample_with_its_size_and_license():
-    result = runner.invoke(app, ["data", "list"], terminal_width=250)
+def test_list_shows_every_sample_with_its_size_and_license(monkeypatch):
+    monkeypatch.setattr(console, "width", 250)  # one table row per line
+    result = runner.invoke(app, ["data", "list"])
     assert result.exit_code == 0, result.output
     for sample in SAMPLES:
         row = next(line for line in result.stderr.splitlines() if f" {sample.name} " in line)

@@ -27,7 +27,7 @@ def list_samples() -> None:
 
     table = Table(title="samples shipped with swirl (licenses: swirl data export writes LICENSES.md)")
     for column in ("name", "questions", "license", "exported as", "origin"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for sample in SAMPLES:
         with resources.as_file(sample.resource()) as path:
             questions = len(load_tasks(path))
