@@ -24,7 +24,7 @@ README = REPO_ROOT / "README.md"
 FRESH_CLONE = ("README.md", "configs", "src")
 SMALL = {
     "generate": ["--limit", "2", "-n", "1", "--max-tokens", "32", "--max-steps", "2"],
-    "train": ["--max-steps", "1", "--save-steps", "1"],
+    "train": ["--max-steps", "1", "--save-steps", "1", "--max-completion-tokens", "24"],
     "eval": ["--limit", "2", "--max-tokens", "32", "--max-steps", "2", "--bootstrap", "50"],
 }
 # The quickstart has its own end-to-end test (tests/test_pipeline.py).
