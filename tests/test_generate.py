@@ -14,6 +14,7 @@ import pytest
 
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
+from swirl.tasks import load_tasks
 
 FAST = ["--max-tokens", "40", "--max-steps", "2", "--temperature", "0.8"]
 
@@ -70,7 +71,8 @@ def test_resume_after_kill_gives_exactly_the_expected_set(tmp_path, data_dir, de
     completed = generate(args, timeout=900)
     assert completed.returncode == 0, completed.stderr
     ids = [t.id for t in read_records(output, Trajectory)]
-    assert sorted(ids) == sorted(f"gsm8k-{i}#{k}" for i in range(1, 5) for k in range(2))
+    tasks = load_tasks(data_dir / "gsm8k" / "test_sample500.jsonl", limit=4)
+    assert sorted(ids) == sorted(f"{task.id}#{k}" for task in tasks for k in range(2))
     assert ids[: len(written_before)] == written_before
     assert f"({len(written_before)} already present)" in completed.stderr.replace("\n", " ")
 

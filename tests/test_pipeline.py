@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from swirl.errors import SwirlError
 from swirl.experiment import load_experiment
-from swirl.pipeline import RunState, Stage, run_stage
+from swirl.pipeline import RunState, Stage, file_hash, run_stage
 
 
 def write(tmp_path, text):
@@ -45,6 +46,15 @@ def test_one_step_limit_from_the_file_to_the_runner(tmp_path):
 def test_paths_are_relative_to_the_file(tmp_path):
     config = load_experiment(write(tmp_path, "data: [{path: data/a.jsonl}]\n"))
     assert config.data[0].path == tmp_path / "data" / "a.jsonl"
+
+
+def test_hf_references_are_not_paths(tmp_path):
+    config = load_experiment(write(tmp_path, "data: [{path: 'hf:openai/gsm8k:main:train', limit: 5}]\n"
+                                             "eval: {benchmarks: [{name: beerqa, path: beer.json}]}\n"))
+    assert str(config.data[0].path) == "hf:openai/gsm8k:main:train"
+    assert config.eval.benchmarks[0].path == tmp_path / "beer.json"
+    assert file_hash(config.data[0].path) == file_hash(Path("hf:openai/gsm8k:main:train"))
+    assert file_hash(config.data[0].path) != file_hash(Path("hf:openai/gsm8k:main:test"))
 
 
 def test_every_shipped_config_loads():

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from swirl.data import find_sample
 from swirl.errors import InputError, SwirlError
 from swirl.records import Calculation, Passage, Task
-from swirl.tasks import FORMATS, MAX_LINE_BYTES, detect_format, load_tasks, sample_tasks
+from swirl.taskfiles import MAX_LINE_BYTES
+from swirl.tasks import BENCHMARK_FORMATS, FORMATS, detect_format, load_tasks, sample_tasks
 
 
 def _shared_data() -> Path | None:
@@ -47,13 +49,27 @@ def test_gsm8k_train_with_limit() -> None:
     tasks = load_tasks(DATA / "gsm8k" / "train.jsonl", limit=25)
     assert len(tasks) == 25
     first = tasks[0]
-    assert first.id == "gsm8k-1" and first.source == "gsm8k" and first.task_type == "math"
+    assert first.id.startswith("gsm8k-") and first.source == "gsm8k" and first.task_type == "math"
     assert first.question.startswith("Natalia sold clips to 48 of her friends")
     assert first.answer == "72"
     assert first.solution is not None and first.solution.endswith("#### 72")
     assert first.calculations == [Calculation(expression="48/2", result="24"),
                                   Calculation(expression="48+24", result="72")]
-    assert [t.id for t in tasks] == [f"gsm8k-{n}" for n in range(1, 26)]
+    assert len({t.id for t in tasks}) == 25
+
+
+@needs_data
+def test_ids_without_a_dataset_id_are_stable_across_files(tmp_path: Path) -> None:
+    # GSM8K records have no id: the same question has the same id in any file, at any line.
+    lines = (DATA / "gsm8k" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:5]
+    moved = tmp_path / "other.jsonl"
+    moved.write_text("\n".join(["", *reversed(lines)]) + "\n", encoding="utf-8")
+    original = {t.question: t.id for t in load_tasks(DATA / "gsm8k" / "train.jsonl", limit=5)}
+    assert {t.question: t.id for t in load_tasks(moved)} == original
+    # A different question (or gold answer) gets a different id.
+    changed = json.loads(lines[0]) | {"answer": json.loads(lines[0])["answer"].replace("#### 72", "#### 73")}
+    [other] = load_tasks(_write(tmp_path / "changed.jsonl", changed))
+    assert other.id != original[changed["question"]]
 
 
 @needs_data
@@ -126,6 +142,72 @@ def test_2wiki() -> None:
     assert "screenwriter. In 1957" in farrow.text
 
 
+def _beerqa_sample() -> dict:
+    return json.loads(find_sample("beerqa-dev").resource().read_text(encoding="utf-8"))
+
+
+def test_beerqa_official_file_format(tmp_path: Path) -> None:
+    document = _beerqa_sample()
+    path = tmp_path / "beerqa_dev_v1.0.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    tasks = load_tasks(path)
+    assert len(tasks) == len(document["data"]) == 20
+    _check_qa(tasks, "beerqa")
+    for task, record in zip(tasks, document["data"]):
+        assert task.id == record["id"] and task.question == record["question"]
+        assert task.gold_answers == [a.strip() for a in record["answers"]]
+        # The context is the question's gold paragraphs: every one is supporting and searchable.
+        assert [(p.title, p.text) for p in task.passages] == [(t, x.strip()) for t, x in record["context"]]
+    assert {len(t.passages) for t in tasks} >= {1, 2}
+    # The same records as JSON Lines, and pretty-printed, load the same.
+    assert load_tasks(_write(tmp_path / "beerqa.jsonl", *document["data"])) == tasks
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    assert load_tasks(pretty, fmt="beerqa", limit=3) == tasks[:3]
+
+
+def test_beerqa_every_answer_is_gold(tmp_path: Path) -> None:
+    record = {"id": "b1", "src": "hotpotqa", "question": "Which city?", "answers": [" Paris ", "City of Paris", "Paris"],
+              "context": [["Paris", "Paris is the capital of France."]]}
+    [task] = load_tasks(_write(tmp_path / "b.jsonl", record))
+    assert task.answer == "Paris" and task.aliases == ["City of Paris"]
+
+
+def test_beerqa_record_without_answers_names_file_and_record(tmp_path: Path) -> None:
+    document = _beerqa_sample()
+    document["split"] = "test"
+    del document["data"][2]["answers"]
+    path = tmp_path / "beerqa_test_questions_v1.0.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    err = _error(path)
+    record_id = document["data"][2]["id"]
+    assert err.record == 3 and err.line is None
+    assert str(err) == (f"{path}: record 3: question (id {record_id}) has no answers; "
+                        "BeerQA's test file has none, use its dev file")
+    # As JSON Lines, the same record is named by its line.
+    err = _error(_write(tmp_path / "test.jsonl", *document["data"]))
+    assert err.line == 3 and "has no answers" in str(err) and "\n" not in str(err)
+
+
+def test_cofca_record_in_hotpotqa_original_schema(tmp_path: Path) -> None:
+    # CofCA ships HotpotQA's original schema, with `type` giving the number of hops.
+    record = {"_id": "cofca-0001", "type": 3, "question": "Who founded the company that made the Zephyr?",
+              "answer": "Ada Byron",
+              "context": [["Zephyr (car)", ["The Zephyr was made by ", "Northwind Motors."]],
+                          ["Northwind Motors", ["Northwind Motors was founded by Ada Byron."]]]}
+    with_facts = record | {"_id": "cofca-0002",
+                           "supporting_facts": [["Zephyr (car)", 0], ["Northwind Motors", 0]]}
+    path = tmp_path / "cofca.json"
+    path.write_text(json.dumps([record, with_facts]), encoding="utf-8")
+    first, second = load_tasks(path)
+    assert first.id == "cofca-0001" and first.source == "hotpotqa" and first.answer == "Ada Byron"
+    assert [p.title for p in first.passages] == ["Zephyr (car)", "Northwind Motors"]
+    assert first.passages[0].text == "The Zephyr was made by Northwind Motors."
+    assert first.supporting_titles == []
+    assert second.supporting_titles == ["Zephyr (car)", "Northwind Motors"]
+    assert load_tasks(_write(tmp_path / "cofca.jsonl", record, with_facts), fmt="hotpotqa") == [first, second]
+
+
 @needs_data
 def test_explicit_format_matches_detection() -> None:
     path = DATA / "musique" / "sample20.jsonl"
@@ -143,9 +225,14 @@ def test_detect_format() -> None:
     assert detect_format({"question": "q", "answer": "a", "context": [], "supporting_facts": [],
                           "evidences": []}) == "2wiki"
     assert detect_format({"question": "q", "answer": "a", "paragraphs": []}) == "musique"
+    assert detect_format({"id": "1", "question": "q", "answers": ["a"], "context": []}) == "beerqa"
+    assert detect_format({"id": "1", "src": "squad", "question": "q", "context": []}) == "beerqa"
+    assert detect_format({"_id": "1", "type": 2, "question": "q", "answer": "a", "context": []}) == "hotpotqa"
+    assert detect_format({"question": "q", "answer": "a", "context": "free text"}) == "jsonl"
     with pytest.raises(ValueError, match="cannot detect"):
         detect_format({"text": "q"})
-    assert set(FORMATS) == {"gsm8k", "hotpotqa", "musique", "2wiki", "jsonl"}
+    assert set(FORMATS) == {"gsm8k", "hotpotqa", "musique", "2wiki", "beerqa", "jsonl"}
+    assert set(BENCHMARK_FORMATS.values()) <= set(FORMATS)
 
 
 def test_generic_jsonl_defaults(tmp_path: Path) -> None:
@@ -155,7 +242,7 @@ def test_generic_jsonl_defaults(tmp_path: Path) -> None:
                    "supporting_titles": ["B"]},
                   {"id": 7, "question": "1+1?", "answer": 2, "task_type": "math"})
     first, second = load_tasks(path)
-    assert first.id == "jsonl-1" and first.answer == "Ada" and first.task_type == "qa"
+    assert first.id.startswith("jsonl-") and first.answer == "Ada" and first.task_type == "qa"
     assert [p.is_supporting for p in first.passages] == [False, True]
     assert second.id == "7" and second.answer == "2" and second.task_type == "math"
 
@@ -194,7 +281,7 @@ def test_limit_stops_reading(tmp_path: Path) -> None:
 def test_blank_lines_and_bom_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"question": "a", "answer": "b"}\n\n  \r\n{"question": "c", "answer": "d"}')
-    assert [t.id for t in load_tasks(path)] == ["jsonl-1", "jsonl-4"]
+    assert [t.question for t in load_tasks(path)] == ["a", "c"]
 
 
 # --- bad input ----------------------------------------------------------------------

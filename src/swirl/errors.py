@@ -8,11 +8,16 @@ class SwirlError(Exception):
 
 
 class InputError(SwirlError):
-    """Bad input data, located by file and (when known) line number."""
+    """Bad input data, located by file and (when known) line number, or record number in a whole-file document."""
 
-    def __init__(self, path: object, message: str, line: int | None = None) -> None:
+    def __init__(self, path: object, message: str, line: int | None = None, record: int | None = None) -> None:
         self.path = str(path)
         self.line = line
+        self.record = record
         self.reason = message
-        where = f"{self.path}:{line}" if line is not None else self.path
+        where = self.path
+        if line is not None:
+            where = f"{self.path}:{line}"
+        elif record is not None:
+            where = f"{self.path}: record {record}"
         super().__init__(f"{where}: {message}")

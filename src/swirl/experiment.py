@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from swirl.errors import SwirlError
 from swirl.filtering import STRATEGIES
-from swirl.records import ACTION_MAX_TOKENS
 from swirl.prompts import DEFAULT_STEP_LIMITS
+from swirl.records import ACTION_MAX_TOKENS
+from swirl.taskfiles import is_hf_reference
 from swirl.training.settings import TrainOptions
 from swirl.yamlfile import load_config_file
 
@@ -115,7 +116,7 @@ class ExperimentConfig(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
 
     def resolve_paths(self, base: Path) -> "ExperimentConfig":
-        """Paths in the file are relative to the file's own directory."""
+        """Paths in the file are relative to the file's own directory; ``hf:`` dataset references stay as they are."""
         resolved = self.model_copy(deep=True)
         for item in resolved.data:
             item.path = _under(base, item.path)
@@ -127,7 +128,9 @@ class ExperimentConfig(Section):
 
 
 def _under(base: Path, path: Path) -> Path:
-    return path if path.is_absolute() else (base / path).resolve()
+    if path.is_absolute() or is_hf_reference(path):
+        return path
+    return (base / path).resolve()
 
 
 def load_experiment(path: Path) -> ExperimentConfig:

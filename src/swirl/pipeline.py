@@ -32,6 +32,7 @@ from swirl.experiment import ExperimentConfig, dump_experiment
 from swirl.jsonl import write_atomically
 from swirl.progress import ProgressCallback
 from swirl.records import Task
+from swirl.taskfiles import is_hf_reference
 
 STATE_FILE = "run_state.json"
 
@@ -42,6 +43,9 @@ def content_hash(*parts: Any) -> str:
 
 
 def file_hash(path: Path) -> str:
+    if is_hf_reference(path):
+        # A hub dataset is named by its reference; datasets itself tracks its revision.
+        return content_hash(str(path))
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -134,7 +138,7 @@ def validate(config: ExperimentConfig) -> None:
         if reference and reference != "reference":
             parse_model_ref(reference)
     for benchmark in config.eval.benchmarks:
-        if not benchmark.path.is_file():
+        if not is_hf_reference(benchmark.path) and not benchmark.path.is_file():
             raise SwirlError(f"eval benchmark {benchmark.name}: file not found: {benchmark.path}")
 
 

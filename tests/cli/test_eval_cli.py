@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swirl.cli import app
+from swirl.data import find_sample
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
 
@@ -28,7 +29,7 @@ def eval_args(data_dir, output, benchmarks="gsm8k,hotpotqa", inputs=(GSM8K, HOTP
 
 
 @pytest.mark.parametrize("benchmarks, inputs, models, message", [
-    ("gsm8k,squad", (GSM8K, HOTPOTQA), ["default"], "unknown benchmark 'squad'; choose from gsm8k, hotpotqa, musique, 2wiki"),
+    ("gsm8k,squad", (GSM8K, HOTPOTQA), ["default"], "unknown benchmark 'squad'; choose from gsm8k, hotpotqa, musique, 2wiki, beerqa, cofca"),
     ("gsm8k", (GSM8K, HOTPOTQA), ["default"], "1 benchmark(s) (gsm8k) but 2 input file(s)"),
     ("gsm8k", ("/no/such/gsm8k.jsonl",), ["default"], "/no/such/gsm8k.jsonl: file not found"),
     ("gsm8k", (GSM8K,), ["default", "no-such-model"], "unknown model reference 'no-such-model'"),
@@ -121,3 +122,31 @@ def test_charts_are_written(evaluation):
     for chart in ("accuracy.png", "process_score.png"):
         data = (output / chart).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 1000
+
+
+@pytest.mark.slow
+def test_shipped_beerqa_sample_evaluates_end_to_end(tmp_path, default_checkpoint):
+    """The BeerQA sample in its official file format, on the embedded model, searched over its own paragraphs."""
+    sample = find_sample("beerqa-dev").resource()
+    document = json.loads(sample.read_text(encoding="utf-8"))
+    output = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", "--benchmarks", "beerqa", "--input", str(sample), "--output", str(output),
+                                 "--model", "default", "--judge", "reference", *FAST])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((output / "metrics.json").read_text())
+    cell = metrics["results"]["default"]["beerqa"]
+    assert cell["n"] == 3 and cell["failed"] == 0
+    assert {"accuracy", "exact_match", "f1", "process_score", "answered_rate"} <= set(cell["metrics"])
+    records = {record["id"]: record for record in document["data"]}
+    trajectories = read_records(output / "trajectories" / "default" / "beerqa.jsonl", Trajectory)
+    assert sorted(t.task.id for t in trajectories) == sorted(metrics["benchmarks"][0]["task_ids"])
+    paragraphs = {text.strip() for record in document["data"] for _, text in record["context"]}
+    for trajectory in trajectories:
+        assert trajectory.task.gold_answers == records[trajectory.task.id]["answers"]
+        assert trajectory.tools == ["search"] and trajectory.outcome is not None
+        assert len(trajectory.step_judgements) == len(trajectory.steps)
+        for step in trajectory.steps:
+            if step.action.kind == "tool" and step.observation and step.observation.startswith("Title: "):
+                # Every search result is a paragraph of the BeerQA file.
+                assert any(paragraph[:60] in step.observation for paragraph in paragraphs)
+    assert "## beerqa (3 questions)" in (output / "results.md").read_text()

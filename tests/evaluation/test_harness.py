@@ -13,6 +13,7 @@ import pytest
 from scripted_backend import ScriptedBackend
 
 from swirl.backends.base import Completion
+from swirl.data import find_sample
 from swirl.errors import SwirlError
 from swirl.evaluation import EvalSettings, evaluate, validate
 from swirl.evaluation.harness import default_label
@@ -300,3 +301,28 @@ def test_eval_judge_that_gave_the_training_reward_is_flagged(make_settings, tmp_
     [warning] = result["judges"]["warnings"]
     assert "default also gave the training reward" in warning
     assert f"**Warning:** {warning}" in (same.output / "results.md").read_text()
+def test_beerqa_aliases_and_cofca_are_benchmarks_of_their_own(make_settings, tmp_path, data_dir):
+    # BeerQA: every answer in `answers` is gold, so answering with the last one is right.
+    document = json.loads(find_sample("beerqa-dev").resource().read_text(encoding="utf-8"))
+    for number, record in enumerate(document["data"]):
+        record["answers"].append(f"alias number {number}")
+    beerqa = tmp_path / "beerqa_dev.json"
+    beerqa.write_text(json.dumps(document), encoding="utf-8")
+    # CofCA: HotpotQA's original schema, as a whole-file JSON array, `type` giving the hops.
+    records = [json.loads(line) | {"type": 2} for line in
+               (data_dir / "hotpotqa" / "train_extra_original_format.jsonl").read_text().splitlines()[:5]]
+    cofca = tmp_path / "cofca.json"
+    cofca.write_text(json.dumps(records), encoding="utf-8")
+    settings = make_settings(benchmarks=["beerqa", "cofca"], inputs=[beerqa, cofca])
+
+    def answer_last_alias(task, step):
+        return f"<answer>{task.gold_answers[-1]}</answer>"
+
+    result = evaluate(settings, open_backend=lambda ref: scripted_policy(all_tasks(settings), answer_last_alias))
+    for name in ("beerqa", "cofca"):
+        assert result["results"]["default"][name]["metrics"]["accuracy"]["mean"] == 1.0
+        trajectories = read_records(settings.output / "trajectories" / "default" / f"{name}.jsonl", Trajectory)
+        assert len(trajectories) == 3 and {t.task.source for t in trajectories} == {name}
+        assert {t.tools[0] for t in trajectories} == {"search"}
+    beerqa_tasks = validate(settings).benchmarks[0].tasks
+    assert all(t.gold_answers[-1].startswith("alias number") and len(t.gold_answers) == 2 for t in beerqa_tasks)

@@ -20,6 +20,7 @@ from conftest import LlamaServer, free_port
 from swirl.backends import GenerationRequest, make_backend
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
+from swirl.tasks import load_tasks
 
 CONVERSATION = [{"role": "user", "content": "Say hi."}]
 
@@ -49,7 +50,8 @@ def test_server_killed_and_restarted_mid_run(tmp_path, data_dir):
     assert run.returncode == 0, stderr
     trajectories = read_records(output, Trajectory)
     ids = [t.id for t in trajectories]
-    assert sorted(ids) == sorted(f"gsm8k-{i}#0" for i in range(1, 7))
+    tasks = load_tasks(data_dir / "gsm8k" / "test_sample500.jsonl", limit=6)
+    assert sorted(ids) == sorted(f"{task.id}#0" for task in tasks)
     for trajectory in trajectories:
         assert trajectory.termination in {"answered", "max_steps", "invalid", "error"}
         if trajectory.termination == "error":

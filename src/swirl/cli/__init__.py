@@ -115,4 +115,4 @@ def models() -> None:
     typer.echo(f"  hf checkpoint: {converted_checkpoint_dir(Path(gguf))} ({'cached' if cached else 'not cached yet; built on first use'})")
 
 
-from swirl.cli import eval, filter_split, generate, judge, report, run, train  # noqa: E402,F401  (they register their verbs)
+from swirl.cli import data, eval, filter_split, generate, judge, report, run, train  # noqa: E402,F401  (they register their verbs)

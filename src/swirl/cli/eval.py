@@ -11,6 +11,7 @@ from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
 from swirl.prompts import MAX_STEPS_HELP
 from swirl.records import ACTION_MAX_TOKENS
+from swirl.tasks import BENCHMARK_FORMATS
 
 
 @app.command(name="eval")
@@ -18,8 +19,8 @@ from swirl.records import ACTION_MAX_TOKENS
 def eval_command(
     model: list[str] = typer.Option(..., "--model", "-m", help="Model to evaluate (repeat for several; the first is the baseline of paired comparisons)."),
     label: list[str] = typer.Option([], "--label", help="Name of each model in tables and paths (repeat, one per --model); default: the checkpoint directory or .gguf file name, the served model name, or 'default'."),
-    benchmarks: str = typer.Option(..., "--benchmarks", "-b", help="Comma-separated benchmarks: gsm8k, hotpotqa, musique, 2wiki."),
-    input: str = typer.Option(..., "--input", "-i", help="Comma-separated task files, one per benchmark, in the same order."),
+    benchmarks: str = typer.Option(..., "--benchmarks", "-b", help=f"Comma-separated benchmarks: {', '.join(BENCHMARK_FORMATS)}."),
+    input: str = typer.Option(..., "--input", "-i", help="Comma-separated task files or hf:NAME[:CONFIG]:SPLIT datasets, one per benchmark, in the same order."),
     output: Path = typer.Option(..., "--output", "-o", help="Evaluation directory (rerun to resume)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Questions per benchmark: a seeded random subset, the same for every model (0 = all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the question subset, the sampling and the bootstrap."),

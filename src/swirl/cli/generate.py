@@ -10,15 +10,16 @@ from swirl.cli import app
 from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
 from swirl.prompts import MAX_STEPS_HELP
 from swirl.records import ACTION_MAX_TOKENS
+from swirl.tasks import FORMATS
 
 
 @app.command()
 @reports_errors
 def generate(
-    input: Path = typer.Option(..., "--input", "-i", help="Task file (JSONL): GSM8K, HotpotQA, MuSiQue, 2Wiki or generic."),
+    input: Path = typer.Option(..., "--input", "-i", help="Task file (JSONL or JSON: GSM8K, HotpotQA, MuSiQue, 2Wiki, BeerQA or generic) or hf:NAME[:CONFIG]:SPLIT."),
     output: Path = typer.Option(..., "--output", "-o", help="Trajectories JSONL (appended; rerun to resume)."),
     model: str = typer.Option("default", "--model", "-m", help="Policy model: default, HF dir, .gguf, or openai:MODEL@URL."),
-    tasks_format: str = typer.Option("auto", "--tasks", "--format", help="Task format: auto, gsm8k, hotpotqa, musique, 2wiki, jsonl."),
+    tasks_format: str = typer.Option("auto", "--tasks", "--format", help=f"Task format: auto, {', '.join(FORMATS)}."),
     backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
     num_trajectories: int = typer.Option(1, "--num-trajectories", "-n", min=1, help="Trajectories per question."),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help=MAX_STEPS_HELP),

@@ -67,11 +67,11 @@ from swirl.progress import ProgressCallback
 from swirl.prompts import PROMPT_VERSION
 from swirl.records import ACTION_MAX_TOKENS, SamplingSettings, Task, Trajectory
 from swirl.rollout import RolloutSettings, check_resumable, run_rollouts, start_trajectory
-from swirl.tasks import load_tasks, sample_tasks
+from swirl.tasks import BENCHMARK_FORMATS, load_tasks, sample_tasks
 from swirl.tools import Tool
 from swirl.training.settings import SETTINGS_FILE
 
-BENCHMARKS = ("gsm8k", "hotpotqa", "musique", "2wiki")
+BENCHMARKS = tuple(BENCHMARK_FORMATS)
 METRICS = (
     "accuracy",
     "programmatic_accuracy",
@@ -101,7 +101,7 @@ class EvalSettings(BaseModel):
     labels: list[str] = Field(default_factory=list)
     """Names of the models in tables and paths; empty = derived from the references."""
     benchmarks: list[str]
-    """Benchmark names, one of :data:`BENCHMARKS` each; also the task format of the matching input."""
+    """Benchmark names, one of :data:`BENCHMARKS` each (:data:`~swirl.tasks.BENCHMARK_FORMATS` gives its file format)."""
     inputs: list[Path]
     """One task file per benchmark, in the same order."""
     limit: int = Field(0, ge=0)
@@ -217,7 +217,10 @@ def validate(settings: EvalSettings) -> EvalPlan:
     reward_judges = list(dict.fromkeys([*settings.reward_judges, *recorded]))
     benchmarks = []
     for name, path in zip(settings.benchmarks, settings.inputs):
-        corpus = load_tasks(path, name)
+        corpus = load_tasks(path, BENCHMARK_FORMATS[name])
+        for task in corpus:
+            # Finished trajectories find their benchmark by their task's source (see _run_model).
+            task.source = name
         benchmarks.append(Benchmark(name, path, sample_tasks(corpus, settings.limit or None, settings.seed), corpus))
     return EvalPlan(settings, refs, labels, benchmarks, reward_judges)
 
@@ -344,7 +347,7 @@ def _run_model(
 
     The questions of all benchmarks share one rollout pool, so each backend call batches
     as many of them as possible; a finished trajectory goes to its benchmark (its task's
-    ``source``, which the loaders set to the format, i.e. the benchmark name).
+    ``source``, which :func:`validate` sets to the benchmark name).
     """
     todo: dict[str, list[Task]] = {}
     for benchmark in plan.benchmarks:
