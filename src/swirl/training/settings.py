@@ -92,9 +92,19 @@ class TrainSettings(TrainOptions):
     def to_grpo_config(self, output_dir: Path):
         from trl import GRPOConfig
 
+        from swirl.training.reward import DEFAULT_STOPS
+
         vllm: dict[str, Any] = {}
         if self.use_vllm:
-            vllm = {"use_vllm": True, "vllm_mode": self.vllm_mode}
+            # TRL hands generation_kwargs to vLLM's SamplingParams (colocated engine or
+            # `trl vllm-serve`): sampled actions end at their closing tag, kept in the text,
+            # as in rollouts. transformers' generate cannot take stop strings from TRL (it
+            # gets no tokenizer), so that path cuts actions after generation instead.
+            vllm = {
+                "use_vllm": True,
+                "vllm_mode": self.vllm_mode,
+                "generation_kwargs": {"stop": list(DEFAULT_STOPS), "include_stop_str_in_output": True},
+            }
             if self.vllm_server_base_url:
                 vllm["vllm_server_base_url"] = self.vllm_server_base_url
         return GRPOConfig(
