@@ -100,3 +100,35 @@ def test_unknown_config_key_is_rejected(tmp_path, data_dir):
                           "--config", str(config)], timeout=120)
     assert completed.returncode != 0
     assert "unknown key 'num-trajectorys'" in completed.stderr
+
+
+def test_backend_error_trajectories_are_generated_again(tmp_path):
+    from scripted_backend import ScriptedBackend
+
+    from swirl.backends.base import Completion
+    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.records import Task
+    from swirl.rollout import RolloutSettings
+
+    tasks = [Task(id=f"m{i}", question=f"What is {i}+1?", answer=str(i + 1), task_type="math", source="test") for i in range(3)]
+    output = tmp_path / "trajectories.jsonl"
+    settings = RolloutSettings(num_trajectories=2)
+    down = {"m1"}
+
+    def reply(conversation):
+        question = conversation[1]["content"]
+        if any(f"What is {t[1:]}+1?" in question for t in down):
+            return Completion("", 0, 0, "error", error="APIConnectionError: Connection error.")
+        return "<answer>1</answer>"
+
+    def run():
+        return generate_trajectories(tasks, ScriptedBackend(reply), settings, ToolSettings(), output, model_name="scripted")
+
+    first = run()
+    assert first.terminations == {"answered": 4, "error": 2}
+    down.clear()
+    second = run()
+    assert (second.skipped, second.regenerated, second.written) == (4, 2, 2)
+    trajectories = read_records(output, Trajectory)
+    assert sorted(t.id for t in trajectories) == sorted(f"m{i}#{k}" for i in range(3) for k in range(2))
+    assert {t.termination for t in trajectories} == {"answered"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from swirl.backends.replicas import ReplicaCounts
 from swirl.records import ChatMessage
 
 
@@ -62,6 +63,10 @@ class Backend(ABC):
         without log-probabilities raise :class:`NotImplementedError`.
         """
         raise NotImplementedError(f"backend {self.info.name} does not return log-probabilities")
+
+    def replica_counts(self) -> dict[str, ReplicaCounts]:
+        """Requests answered and failed per server replica (empty for in-process engines)."""
+        return {}
 
     def close(self) -> None:
         """Release engine resources (servers, threads)."""

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from swirl.backends.base import Backend
 from swirl.errors import SwirlError
 from swirl.yamlfile import load_config_file
 
@@ -87,6 +88,15 @@ def progress_bar(description: str = "") -> Progress:
         console=console,
         transient=False,
     )
+
+
+def print_replica_counts(backend: Backend, role: str = "") -> None:
+    """Say how requests split over the server replicas, when a backend spreads over several."""
+    counts = backend.replica_counts()
+    if len(counts) < 2:
+        return
+    split = ", ".join(f"{url}: {c.ok} ok, {c.failed} failed" for url, c in counts.items())
+    console.print(f"{role + ' ' if role else ''}requests per server: {split}", highlight=False)
 
 
 def split_list(value: str | None) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors, split_list
+from swirl.cli.common import ConfigOption, console, print_replica_counts, progress_bar, reports_errors, split_list
 
 
 @app.command()
@@ -68,9 +68,9 @@ def generate(
             done = progress.tasks[bar].completed - skipped[0]
             progress.update(bar, rate=f"{done / elapsed:.2f} traj/s" if elapsed else "")
 
-        from swirl.generate import existing_trajectories
+        from swirl.generate import existing_trajectories, is_data
 
-        skipped = [len({t.id for t in existing_trajectories(output)})]
+        skipped = [len({t.id for t in existing_trajectories(output) if is_data(t)})]
         progress.update(bar, completed=min(skipped[0], total))
         summary = generate_trajectories(
             tasks, engine, settings, tool_settings, output, model_name=ref.name, corpus_tasks=split_tasks,
@@ -78,8 +78,10 @@ def generate(
         )
     engine.close()
     endings = ", ".join(f"{k}: {v}" for k, v in sorted(summary.terminations.items())) or "none"
+    regenerated = f", {summary.regenerated} generated again after a backend error" if summary.regenerated else ""
     console.print(
-        f"wrote {summary.written} trajectories ({summary.skipped} already present) to {output} "
+        f"wrote {summary.written} trajectories ({summary.skipped} already present{regenerated}) to {output} "
         f"in {summary.seconds:.1f}s; endings: {endings}",
         highlight=False,
     )
+    print_replica_counts(engine)

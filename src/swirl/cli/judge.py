@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, progress_bar, reports_errors
+from swirl.cli.common import ConfigOption, console, print_replica_counts, progress_bar, reports_errors
 
 
 @app.command()
@@ -70,6 +70,9 @@ def judge(
         f"{summary.mean_score:.3f}", f"{summary.accuracy:.3f}",
     )
     console.print(table)
+    for role, engine in (("judge", getattr(process_judge, "backend", None)), ("outcome grader", grader)):
+        if engine is not None:
+            print_replica_counts(engine, role)
 
     if calibrate or against_labels is not None:
         from swirl.jsonl import read_records
