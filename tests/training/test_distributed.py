@@ -55,7 +55,6 @@ def check_data_parallel(ranks: list[list[dict]]) -> None:
         assert mine["weights"] == theirs["weights"], f"ranks diverged at step {mine['step']}"
         assert mine["rows"] and theirs["rows"]
         assert not set(mine["rows"]) & set(theirs["rows"]), f"ranks shared rows at step {mine['step']}"
-    assert first[0]["weights"] != first[1]["weights"], "the weights did not change"
 
 
 def check_final(run: Path) -> None:
@@ -75,12 +74,15 @@ def check_final(run: Path) -> None:
 def test_sft_on_two_processes(split_dir, tmp_path, default_checkpoint):
     ranks = launch(split_dir, tmp_path, "--algo", "sft", "--batch-size", "2", "--learning-rate", "1e-4")
     check_data_parallel(ranks)
+    assert ranks[0][0]["weights"] != ranks[0][1]["weights"], "the weights did not change"
     check_final(tmp_path / "run")
 
 
 @pytest.mark.slow
 def test_swirl_with_lora_on_two_processes(split_dir, tmp_path, default_checkpoint):
-    # G=2 completions per state and 2 per rank: each rank scores its own state.
+    # G=2 completions per state and 2 per rank: each rank scores its own state. (A step may
+    # leave the weights unchanged here: when both actions of a state get the same reward,
+    # GRPO's advantage is zero.)
     ranks = launch(split_dir, tmp_path, "--algo", "swirl", "--judge", "reference", "-G", "2", "--batch-size", "2",
                    "--lora", "--learning-rate", "1e-3")
     check_data_parallel(ranks)
