@@ -154,7 +154,7 @@ def test_resume_checks_every_record_not_only_the_first(tmp_path, math_tasks):
     first, second = output.read_text().splitlines()
     mixed = json.loads(second) | {"max_steps": 3}
     output.write_text(first + "\n" + json.dumps(mixed) + "\n")
-    with pytest.raises(SwirlError, match=r"max_steps of gsm8k-2#0 differ"):
+    with pytest.raises(SwirlError, match=r"max_steps of \S+#0 differ"):
         _scripted_generate(math_tasks, output, RolloutSettings())
 
 
@@ -166,3 +166,33 @@ def test_resume_with_the_same_settings_adds_only_the_missing(tmp_path, math_task
     summary = _scripted_generate(math_tasks, output, RolloutSettings(max_steps=4))
     assert (summary.written, summary.skipped) == (1, 2)
     assert [t.max_steps for t in read_records(output, Trajectory)] == [4, 4, 4]
+def test_backend_error_trajectories_are_generated_again(tmp_path):
+    from scripted_backend import ScriptedBackend
+
+    from swirl.backends.base import Completion
+    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.records import Task
+    from swirl.rollout import RolloutSettings
+
+    tasks = [Task(id=f"m{i}", question=f"What is {i}+1?", answer=str(i + 1), task_type="math", source="test") for i in range(3)]
+    output = tmp_path / "trajectories.jsonl"
+    settings = RolloutSettings(num_trajectories=2)
+    down = {"m1"}
+
+    def reply(conversation):
+        question = conversation[1]["content"]
+        if any(f"What is {t[1:]}+1?" in question for t in down):
+            return Completion("", 0, 0, "error", error="APIConnectionError: Connection error.")
+        return "<answer>1</answer>"
+
+    def run():
+        return generate_trajectories(tasks, ScriptedBackend(reply), settings, ToolSettings(), output, model_name="scripted")
+
+    first = run()
+    assert first.terminations == {"answered": 4, "error": 2}
+    down.clear()
+    second = run()
+    assert (second.skipped, second.regenerated, second.written) == (4, 2, 2)
+    trajectories = read_records(output, Trajectory)
+    assert sorted(t.id for t in trajectories) == sorted(f"m{i}#{k}" for i in range(3) for k in range(2))
+    assert {t.termination for t in trajectories} == {"answered"}

@@ -3,7 +3,8 @@
 Builds the tools of each task type once (the search index over the split's own
 passages, or a user corpus), then streams finished trajectories into an append-only
 JSONL file. Rerunning with the same output file resumes: trajectories already there
-are skipped, a torn last line is cut off, and nothing is duplicated.
+are skipped, a torn last line is cut off, and nothing is duplicated; trajectories that
+ended in a backend error are generated again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from swirl.backends.base import Backend
 from swirl.errors import SwirlError
-from swirl.jsonl import JsonlWriter, read_records
+from swirl.jsonl import JsonlWriter, read_records, write_atomically
 from swirl.prompts import default_tools
 from swirl.records import Task, Trajectory
 from swirl.rollout import RolloutSettings, check_resumable, run_rollouts, start_trajectory, trajectory_id
@@ -63,10 +64,26 @@ def existing_trajectories(output: Path) -> list[Trajectory]:
     return read_records(output, Trajectory) if output.exists() else []
 
 
+def is_data(trajectory: Trajectory) -> bool:
+    """A trajectory cut short by a backend error (server down, timeouts) says nothing about
+    the model: it is regenerated on the next run instead of counting as done."""
+    return trajectory.termination != "error"
+
+
+def drop_failed(output: Path, existing: list[Trajectory]) -> list[Trajectory]:
+    """Rewrite ``output`` without its backend-error trajectories (atomically); return the rest."""
+    kept = [t for t in existing if is_data(t)]
+    if len(kept) < len(existing):
+        write_atomically(output, (t.model_dump_json() + "\n" for t in kept))
+    return kept
+
+
 @dataclass
 class GenerateSummary:
     written: int = 0
     skipped: int = 0
+    regenerated: int = 0
+    """Trajectories of an earlier run that had ended in a backend error, generated again."""
     seconds: float = 0.0
     terminations: dict[str, int] = field(default_factory=dict)
 
@@ -92,9 +109,10 @@ def generate_trajectories(
         )
     tools_for = build_toolsets(tasks, tool_settings, corpus_tasks)
     check_resumable(existing, lambda task: start_trajectory(task, 0, tools_for(task), settings, model_name), output)
-    done = {t.id for t in existing}
+    kept = drop_failed(output, existing)
+    done = {t.id for t in kept}
     expected = {trajectory_id(task, k) for task in tasks for k in range(settings.num_trajectories)}
-    summary = GenerateSummary(skipped=len(done & expected))
+    summary = GenerateSummary(skipped=len(done & expected), regenerated=len(existing) - len(kept))
     started = time.perf_counter()
     with JsonlWriter(output) as writer:
 

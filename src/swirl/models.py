@@ -45,6 +45,10 @@ class ModelRef:
 
     @property
     def name(self) -> str:
+        """The model's identity in records: a served model is the same model at any address,
+        so replicas can be added, removed or moved without invalidating what was written."""
+        if self.kind == "openai":
+            return f"openai:{self.location}"
         return self.text or self.location
 
 

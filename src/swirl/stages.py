@@ -25,7 +25,7 @@ def generate(
     progress: ProgressCallback | None = None,
 ) -> None:
     from swirl.backends import make_backend
-    from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories
+    from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories, is_data
     from swirl.models import parse_model_ref
     from swirl.records import SamplingSettings
     from swirl.rollout import RolloutSettings
@@ -42,7 +42,7 @@ def generate(
     reference = parse_model_ref(policy)
     backend = make_backend(reference, config.policy.backend, batch_size=config.policy.batch_size)
     total = len(tasks) * section.num_trajectories
-    advance = counter(progress, f"{output.parent.name} generate", total, len(existing_trajectories(output)))
+    advance = counter(progress, f"{output.parent.name} generate", total, sum(map(is_data, existing_trajectories(output))))
     try:
         generate_trajectories(
             tasks, backend, settings, tools, output, model_name=reference.name, corpus_tasks=corpus,

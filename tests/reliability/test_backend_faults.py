@@ -137,3 +137,15 @@ def test_rate_limit_is_retried(stub):
     [completion] = backend.generate([CONVERSATION], GenerationRequest(max_tokens=4))
     assert completion.finish_reason == "stop" and completion.text == "hi"
     assert Stub.calls == 2
+
+
+def test_a_dead_replica_is_failed_over_without_spending_retries(stub):
+    Stub.behaviour = "ok"
+    live = f"http://127.0.0.1:{stub.server_address[1]}/v1"
+    dead = "http://127.0.0.1:9/v1"
+    backend = make_backend(f"openai:m@{dead},{live}", max_retries=0, concurrency=2)
+    completions = backend.generate([CONVERSATION] * 6, GenerationRequest(max_tokens=4))
+    assert [c.text for c in completions] == ["hi"] * 6
+    counts = backend.replica_counts()
+    assert counts[live].ok == 6 and counts[live].failed == 0
+    assert counts[dead].ok == 0 and 1 <= counts[dead].failed < 6, "the dead replica left the rotation"

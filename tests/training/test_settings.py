@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from swirl.training.settings import TrainSettings
 
+STOPS = ("</math_exp>", "</search_query>", "</answer>")
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -125,3 +127,49 @@ def test_shipped_configs_sample_actions_with_one_budget(path):
 
     config = load_experiment(path)
     assert config.train.max_completion_tokens == config.generate.max_tokens == config.eval.max_tokens
+def test_trl_vllm_generation_stops_at_the_action_closing_tags(tmp_path, monkeypatch):
+    """Our GRPO config, through TRL's own colocated-vLLM generation, asks vLLM to stop at the tags.
+
+    vLLM needs a GPU and is not installed here: ``SamplingParams`` and the engine are
+    stand-ins that record what TRL builds from our config.
+    """
+    from types import SimpleNamespace
+
+    import torch
+    from accelerate import Accelerator
+    from trl.generation import vllm_generation
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    class RecordingLLM:
+        received: list = []
+
+        def generate(self, prompts, sampling_params, use_tqdm=False):
+            self.received.append(sampling_params)
+            return [SimpleNamespace(prompt_token_ids=p["prompt_token_ids"],
+                                    outputs=[SimpleNamespace(token_ids=[7, 8], logprobs=None)]) for p in prompts]
+
+    monkeypatch.setattr(vllm_generation, "SamplingParams", SamplingParams, raising=False)
+    monkeypatch.setattr(vllm_generation.VLLMGeneration, "_init_vllm", lambda self: setattr(self, "llm", RecordingLLM()))
+    config = TrainSettings(input="split", output=tmp_path, use_vllm=True, max_completion_tokens=64).to_grpo_config(
+        tmp_path, STOPS
+    )
+    generation = vllm_generation.VLLMGeneration(
+        model=torch.nn.Linear(1, 1), accelerator=Accelerator(cpu=True), processing_class=None, mode=config.vllm_mode,
+        max_completion_length=config.max_completion_length, generation_kwargs=config.generation_kwargs,
+    )
+    _, completion_ids, _, _ = generation.generate(prompts=[[1, 2, 3]], images=None, num_generations=1)
+    [params] = RecordingLLM.received
+    assert completion_ids == [[7, 8]]
+    assert params.stop == list(STOPS)
+    assert params.include_stop_str_in_output is True
+    assert params.max_tokens == 64
+
+
+def test_transformers_generation_gets_no_stop_strings(tmp_path):
+    # transformers' generate cannot take stop strings from TRL (no tokenizer is passed);
+    # without vLLM the trainer cuts actions after generation instead.
+    config = TrainSettings(input="split", output=tmp_path).to_grpo_config(tmp_path)
+    assert not (config.generation_kwargs or {}).get("stop")

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from swirl.backends.replicas import ReplicaCounts
 from swirl.records import ChatMessage
 
 
@@ -70,6 +71,9 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int | None:
         """How many tokens the model's tokenizer splits ``text`` into; None when the backend cannot tell."""
         return None
+    def replica_counts(self) -> dict[str, ReplicaCounts]:
+        """Requests answered and failed per server replica (empty for in-process engines)."""
+        return {}
 
     def close(self) -> None:
         """Release engine resources (servers, threads)."""

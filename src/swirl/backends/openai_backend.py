@@ -1,11 +1,12 @@
 """OpenAI-compatible HTTP backend (vLLM, SGLang, llama.cpp server, hosted APIs).
 
 Requests of one batch run concurrently through the async ``openai`` client, bounded
-by a semaphore, spread round-robin over several base URLs (one per server replica).
-Transient failures (429, 5xx, connection errors, timeouts) are retried with
-exponential backoff; an item that still fails comes back with
-``finish_reason='error'`` and the reason, so the caller can record it instead of
-losing it. The API key is read from the environment only.
+by a semaphore, spread over several base URLs (one per server replica; see
+:mod:`swirl.backends.replicas`). A request that fails transiently (429, 5xx,
+connection error, timeout) is sent again at once to a replica it has not tried yet;
+once every replica failed it, it is retried with exponential backoff. An item that
+still fails comes back with ``finish_reason='error'`` and the reason, so the caller
+can record it instead of losing it. The API key is read from the environment only.
 
 Servers strip the stop string that ends a turn. Which one it was comes from the server
 (vLLM's ``stop_reason``, SGLang's ``matched_stop``); a server that does not say (the
@@ -17,7 +18,6 @@ ever added that the model did not write.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import math
 import os
@@ -29,6 +29,7 @@ import numpy as np
 import openai
 
 from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
+from swirl.backends.replicas import ReplicaCounts, ReplicaPool
 from swirl.records import ChatMessage
 
 API_KEY_VARIABLES = ("SWIRL_API_KEY", "OPENAI_API_KEY")
@@ -67,7 +68,7 @@ class OpenAIBackend(Backend):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.info = BackendInfo(name=f"openai:{model}", supports_logprobs=True)
-        self._next_url = itertools.cycle(range(len(base_urls)))
+        self.replicas = ReplicaPool(base_urls)
         self.cuts_stops_itself = False
         """Set once the server is seen ending a turn at a stop string without naming it."""
 
@@ -79,18 +80,36 @@ class OpenAIBackend(Backend):
         ]
 
     async def _with_retries(self, clients: list[openai.AsyncOpenAI], semaphore: asyncio.Semaphore, **kwargs: Any):
+        """Send one request, failing over to another replica at once and backing off once all were tried."""
         attempt = 0
+        tried: set[int] = set()
         while True:
-            client = clients[next(self._next_url)]
             async with semaphore:
+                index = self.replicas.pick(tried)
                 try:
-                    return await client.chat.completions.create(model=self.model, **kwargs)
+                    reply = await clients[index].chat.completions.create(model=self.model, **kwargs)
                 except Exception as error:
-                    if not is_retryable(error) or attempt >= self.max_retries:
+                    if not is_retryable(error):
+                        self.replicas.succeeded(index)  # it answered: the request, not the server, is wrong
                         raise
+                    # A rate limit says the server is up and busy: no reason to take it out of rotation.
+                    if not isinstance(error, openai.RateLimitError):
+                        self.replicas.failed(index)
+                    tried.add(index)
+                    if len(tried) < len(self.replicas):
+                        continue
+                    if attempt >= self.max_retries:
+                        raise
+                else:
+                    self.replicas.succeeded(index)
+                    return reply
+            tried.clear()
             delay = min(self.backoff_max, self.backoff_base * 2**attempt) * (0.5 + random.random() / 2)
             attempt += 1
             await asyncio.sleep(delay)
+
+    def replica_counts(self) -> dict[str, ReplicaCounts]:
+        return self.replicas.counts()
 
     def _run(self, coroutines_factory) -> list[Any]:
         async def main() -> list[Any]:

@@ -27,14 +27,19 @@ class VLLMBackend(Backend):
     def generate(self, conversations: list[list[ChatMessage]], request: GenerationRequest) -> list[Completion]:
         from vllm import SamplingParams
 
-        params = SamplingParams(
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            stop=list(request.stop),
-            include_stop_str_in_output=True,
-            seed=request.seed,
-        )
+        # One seed per request, as the other backends do: a single seeded SamplingParams
+        # for the batch would make the N trajectories of a question identical.
+        params = [
+            SamplingParams(
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                stop=list(request.stop),
+                include_stop_str_in_output=True,
+                seed=None if request.seed is None else request.seed + offset,
+            )
+            for offset in range(len(conversations))
+        ]
         completions = []
         for output in self.llm.chat(conversations, params, use_tqdm=False):
             sample = output.outputs[0]

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from swirl.backends.base import Backend
 from swirl.errors import SwirlError
 from swirl.yamlfile import load_config_file
 
@@ -84,6 +85,15 @@ def reports_errors(function: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_replica_counts(backend: Backend, role: str = "") -> None:
+    """Say how requests split over the server replicas, when a backend spreads over several."""
+    counts = backend.replica_counts()
+    if len(counts) < 2:
+        return
+    split = ", ".join(f"{url}: {c.ok} ok, {c.failed} failed" for url, c in counts.items())
+    console.print(f"{role + ' ' if role else ''}requests per server: {split}", highlight=False)
 
 
 def split_list(value: str | None) -> list[str]:

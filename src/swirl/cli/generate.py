@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
+from swirl.cli.common import ConfigOption, ProgressBoard, console, print_replica_counts, reports_errors, split_list
 from swirl.prompts import MAX_STEPS_HELP
 from swirl.records import ACTION_MAX_TOKENS
 from swirl.tasks import FORMATS
@@ -40,7 +40,7 @@ def generate(
 ) -> None:
     """Roll out multi-step tool-use trajectories (stage 1 data)."""
     from swirl.backends import make_backend
-    from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories
+    from swirl.generate import ToolSettings, existing_trajectories, generate_trajectories, is_data
     from swirl.models import parse_model_ref
     from swirl.progress import counter
     from swirl.records import SamplingSettings
@@ -62,7 +62,7 @@ def generate(
         ref, backend, batch_size=batch_size, concurrency=concurrency, timeout=request_timeout, max_retries=retries
     )
     total = len(tasks) * num_trajectories
-    done = len({t.id for t in existing_trajectories(output)})
+    done = len({t.id for t in existing_trajectories(output) if is_data(t)})
     with ProgressBoard() as board:
         summary = generate_trajectories(
             tasks, engine, settings, tool_settings, output, model_name=ref.name, corpus_tasks=split_tasks,
@@ -70,8 +70,10 @@ def generate(
         )
     engine.close()
     endings = ", ".join(f"{k}: {v}" for k, v in sorted(summary.terminations.items())) or "none"
+    regenerated = f", {summary.regenerated} generated again after a backend error" if summary.regenerated else ""
     console.print(
-        f"wrote {summary.written} trajectories ({summary.skipped} already present) to {output} "
+        f"wrote {summary.written} trajectories ({summary.skipped} already present{regenerated}) to {output} "
         f"in {summary.seconds:.1f}s; endings: {endings}",
         highlight=False,
     )
+    print_replica_counts(engine)

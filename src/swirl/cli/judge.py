@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors
+from swirl.cli.common import ConfigOption, ProgressBoard, console, print_replica_counts, reports_errors
 from swirl.judges.process import GENERATE_MAX_TOKENS
 
 
@@ -76,6 +76,9 @@ def judge(
         f"{summary.mean_score:.3f}", f"{summary.accuracy:.3f}",
     )
     console.print(table)
+    for role, engine in (("judge", getattr(process_judge, "backend", None)), ("outcome grader", grader)):
+        if engine is not None:
+            print_replica_counts(engine, role)
 
     if calibrate or against_labels is not None:
         from swirl.jsonl import read_records

@@ -55,7 +55,7 @@ from swirl.backends import BACKENDS, Backend, make_backend
 from swirl.errors import SwirlError
 from swirl.evaluation.outputs import write_outputs
 from swirl.evaluation.stats import mean_ci, paired_difference_ci
-from swirl.generate import ToolSettings, build_toolsets
+from swirl.generate import ToolSettings, build_toolsets, drop_failed
 from swirl.jsonl import JsonlWriter, read_records
 from swirl.judges.base import ProcessJudge
 from swirl.judges.outcome import OutcomeJudge
@@ -357,7 +357,7 @@ def _run_model(
         check_resumable(existing, lambda task: start_trajectory(task, 0, tools_for(task), rollout, ref.name), path)
         judge = process_judges[benchmark.name]
         _check_graders(existing, outcome_judge.name, judge.name if judge else None, path)
-        done = {t.task.id for t in existing}
+        done = {t.task.id for t in drop_failed(path, existing)}
         todo[benchmark.name] = [task for task in benchmark.tasks if task.id not in done]
     totals = {b.name: len(b.tasks) for b in plan.benchmarks}
     done_counts = {name: totals[name] - len(tasks) for name, tasks in todo.items()}

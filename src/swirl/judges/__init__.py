@@ -32,5 +32,6 @@ def make_process_judge(
     from swirl.backends import make_backend
     from swirl.models import parse_model_ref
 
-    engine = make_backend(parse_model_ref(reference), backend, max_retries=max_retries)
-    return LLMProcessJudge(engine, mode=mode, name=reference, seed=seed, max_tokens=max_tokens or GENERATE_MAX_TOKENS)
+    ref = parse_model_ref(reference)
+    engine = make_backend(ref, backend, max_retries=max_retries)
+    return LLMProcessJudge(engine, mode=mode, name=ref.name, seed=seed, max_tokens=max_tokens or GENERATE_MAX_TOKENS)

@@ -8,6 +8,7 @@ are plain settings here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,12 +114,21 @@ class TrainSettings(TrainOptions):
             "dataloader_pin_memory": torch.cuda.is_available(),
         }
 
-    def to_grpo_config(self, output_dir: Path):
+    def to_grpo_config(self, output_dir: Path, action_stops: Sequence[str] = ()):
+        """TRL's config; ``action_stops`` are the closing tags that end a sampled action (vLLM stops there)."""
         from trl import GRPOConfig
 
         vllm: dict[str, Any] = {}
         if self.use_vllm:
-            vllm = {"use_vllm": True, "vllm_mode": self.vllm_mode}
+            # TRL hands generation_kwargs to vLLM's SamplingParams (colocated engine or
+            # `trl vllm-serve`): sampled actions end at their closing tag, kept in the text,
+            # as in rollouts. transformers' generate cannot take stop strings from TRL (it
+            # gets no tokenizer), so that path cuts actions after generation instead.
+            vllm = {
+                "use_vllm": True,
+                "vllm_mode": self.vllm_mode,
+                "generation_kwargs": {"stop": list(action_stops), "include_stop_str_in_output": True},
+            }
             if self.vllm_server_base_url:
                 vllm["vllm_server_base_url"] = self.vllm_server_base_url
         return GRPOConfig(

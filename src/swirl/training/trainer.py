@@ -245,18 +245,50 @@ def latest_checkpoint(output: Path) -> Path | None:
 
 
 def save_final(trainer: Any, tokenizer: Any, output: Path, lora: bool) -> Path:
-    """Save the trained policy as a plain HF checkpoint (LoRA merged), written then renamed."""
+    """Save the trained policy as a plain HF checkpoint (LoRA merged); every process calls this.
+
+    The trainer's own ``save_model`` gathers sharded weights (DeepSpeed ZeRO-3 with
+    ``zero3_save_16bit_model``, FSDP switched to a full state dict) and writes on the main
+    process only. The main process then merges LoRA adapters into a fresh copy of the
+    base model (the adapters it reads are the gathered ones) and renames the temporary
+    directory into place; the other processes wait at a barrier, so no process returns
+    before the checkpoint exists and none races on the directories.
+    """
     target = output / FINAL_DIR
     staging = output / f".{FINAL_DIR}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    model = trainer.model
-    if lora:
-        model = model.merge_and_unload()
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(staging))
+    if main:
+        if lora:
+            merge_adapters(staging, trainer.model.peft_config["default"].base_model_name_or_path, trainer.args.bf16)
+        tokenizer.save_pretrained(staging)
+        if not any(staging.glob("*.safetensors")):
+            raise SwirlError(
+                f"the final model was not gathered into {staging}: under DeepSpeed ZeRO-3 set "
+                "zero3_save_16bit_model: true in the accelerate config (the checkpoints are complete)"
+            )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    trainer.accelerator.wait_for_everyone()
     return target
+
+
+def merge_adapters(directory: Path, base: str, bf16: bool) -> None:
+    """Replace the LoRA adapters saved in ``directory`` by the base model with them merged in."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if bf16 else torch.float32)
+    merged = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+    for adapter_file in directory.glob("adapter_*"):
+        adapter_file.unlink()
+    merged.save_pretrained(directory)
 
 
 def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
@@ -283,18 +315,19 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
         tags = dataset["tool_tags"] if "tool_tags" in dataset.column_names else [None] * len(all_tasks)
         reward = StepReward(make_judge(settings, tasks))
         check_reward(reward, dataset[0])
+        kinds = {(task.task_type, row_tags): task for task, row_tags in zip(all_tasks, tags)}
+        stops = action_stops(row_steps(kinds.values(), [row_tags for _, row_tags in kinds]))
         output.mkdir(parents=True, exist_ok=True)
         trainer = _stepwise_grpo_trainer_class()(
             model=model,
             reward_funcs=[reward],
-            args=settings.to_grpo_config(output),
+            args=settings.to_grpo_config(output, stops),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=settings.lora_config(),
             callbacks=callbacks,
         )
-        kinds = {(task.task_type, row_tags): task for task, row_tags in zip(all_tasks, tags)}
-        trainer.action_stops = action_stops(row_steps(kinds.values(), [row_tags for _, row_tags in kinds]))
+        trainer.action_stops = stops
     else:
         from trl import SFTTrainer
 
@@ -331,6 +364,7 @@ def train(settings: TrainSettings, *, resume: bool = False) -> dict[str, Any]:
         "final_model": str(final),
         "resumed_from": str(checkpoint) if checkpoint else None,
     }
-    (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    (output / SETTINGS_FILE).write_text(settings.model_dump_json(indent=2))
+    if trainer.is_world_process_zero():
+        (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        (output / SETTINGS_FILE).write_text(settings.model_dump_json(indent=2))
     return summary
