@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ALGORITHMS = ("swirl", "sft")
+PrefixSharing = Literal["off", "group", "trajectory"]
 
 
 class TrainOptions(BaseModel):
@@ -50,6 +51,8 @@ class TrainOptions(BaseModel):
     use_vllm: bool = False
     vllm_mode: Literal["server", "colocate"] = "colocate"
     vllm_server_base_url: str | None = None
+    prefix_sharing: PrefixSharing = "group"
+    """How the log-prob forwards share state tokens (see :mod:`swirl.training.prefix_sharing`)."""
 
 
 class TrainSettings(TrainOptions):

@@ -27,6 +27,7 @@ from swirl.errors import SwirlError
 from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
+from swirl.training.prefix_sharing import PrefixSharingMixin, check_trl_version
 from swirl.training.reward import DEFAULT_STOPS, StepReward
 from swirl.training.settings import TrainSettings
 
@@ -124,8 +125,9 @@ def kept_length(ids: list[int], tokenizer: Any, stops: Sequence[str]) -> int:
 def _stepwise_grpo_trainer_class():
     from trl import GRPOTrainer
 
-    class StepwiseGRPOTrainer(GRPOTrainer):
-        """GRPO whose sampled actions end at their first closing tag, like rollouts do."""
+    class StepwiseGRPOTrainer(PrefixSharingMixin, GRPOTrainer):
+        """GRPO whose sampled actions end at their first closing tag, like rollouts do, and whose
+        log-prob forwards share each state's tokens between its actions (``prefix_sharing``)."""
 
         action_stops: Sequence[str] = DEFAULT_STOPS
 
@@ -196,6 +198,7 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
         tasks = list({t.id: t for t in (Task.model_validate_json(j) for j in dataset["task"])}.values())
         reward = StepReward(make_judge(settings, tasks))
         check_reward(reward, dataset[0])
+        check_trl_version(settings.prefix_sharing)
         output.mkdir(parents=True, exist_ok=True)
         trainer = _stepwise_grpo_trainer_class()(
             model=model,
@@ -206,6 +209,7 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
             peft_config=settings.lora_config(),
             callbacks=callbacks,
         )
+        trainer.prefix_sharing = settings.prefix_sharing
     else:
         from trl import SFTTrainer
 
