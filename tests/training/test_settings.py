@@ -63,3 +63,10 @@ def test_accelerate_configs_parse(name, kind):
     assert config.distributed_type.name == kind
     assert config.num_processes >= 1
     assert config.mixed_precision == "bf16"
+
+
+def test_prefix_sharing_defaults_to_group_and_rejects_unknown_modes(tmp_path):
+    assert TrainSettings(input="s", output=tmp_path).prefix_sharing == "group"
+    assert TrainSettings(input="s", output=tmp_path, prefix_sharing="trajectory").prefix_sharing == "trajectory"
+    with pytest.raises(ValidationError):
+        TrainSettings(input="s", output=tmp_path, prefix_sharing="tree")
