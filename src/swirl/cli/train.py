@@ -71,7 +71,7 @@ def train(
         )
     except ValidationError as error:
         first = error.errors()[0]
-        raise SwirlError(f"--{'-'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise SwirlError(f"--{'-'.join(str(p).replace('_', '-') for p in first['loc'])}: {first['msg']}") from None
     if algo == "swirl" and (batch_size * gradient_accumulation_steps) % num_generations:
         raise SwirlError(f"--batch-size x --gradient-accumulation-steps must be a multiple of -G ({num_generations})")
     summary = run_training(settings, resume=resume)
