@@ -166,6 +166,8 @@ def test_resume_with_the_same_settings_adds_only_the_missing(tmp_path, math_task
     summary = _scripted_generate(math_tasks, output, RolloutSettings(max_steps=4))
     assert (summary.written, summary.skipped) == (1, 2)
     assert [t.max_steps for t in read_records(output, Trajectory)] == [4, 4, 4]
+
+
 def test_backend_error_trajectories_are_generated_again(tmp_path):
     from scripted_backend import ScriptedBackend
 

@@ -301,6 +301,8 @@ def test_eval_judge_that_gave_the_training_reward_is_flagged(make_settings, tmp_
     [warning] = result["judges"]["warnings"]
     assert "default also gave the training reward" in warning
     assert f"**Warning:** {warning}" in (same.output / "results.md").read_text()
+
+
 def test_beerqa_aliases_and_cofca_are_benchmarks_of_their_own(make_settings, tmp_path, data_dir):
     # BeerQA: every answer in `answers` is gold, so answering with the last one is right.
     document = json.loads(find_sample("beerqa-dev").resource().read_text(encoding="utf-8"))

@@ -100,6 +100,8 @@ def test_search_is_judged_with_the_corpus_and_top_k_generation_used(data_dir):
     assert judge.search_for(step).top_k == 2
     [judgement] = judge.judge([step])
     assert judgement.verdict == "GOOD", judgement.rationale
+
+
 def test_actions_are_parsed_with_the_tools_the_policy_had(gsm8k_task):
     judge = ReferenceJudge()
     with_lookup = {"math_exp": "calculator", "find": "lookup"}

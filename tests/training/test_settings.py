@@ -127,6 +127,8 @@ def test_shipped_configs_sample_actions_with_one_budget(path):
 
     config = load_experiment(path)
     assert config.train.max_completion_tokens == config.generate.max_tokens == config.eval.max_tokens
+
+
 def test_trl_vllm_generation_stops_at_the_action_closing_tags(tmp_path, monkeypatch):
     """Our GRPO config, through TRL's own colocated-vLLM generation, asks vLLM to stop at the tags.
 
@@ -173,3 +175,10 @@ def test_transformers_generation_gets_no_stop_strings(tmp_path):
     # without vLLM the trainer cuts actions after generation instead.
     config = TrainSettings(input="split", output=tmp_path).to_grpo_config(tmp_path)
     assert not (config.generation_kwargs or {}).get("stop")
+
+
+def test_prefix_sharing_defaults_to_group_and_rejects_unknown_modes(tmp_path):
+    assert TrainSettings(input="s", output=tmp_path).prefix_sharing == "group"
+    assert TrainSettings(input="s", output=tmp_path, prefix_sharing="trajectory").prefix_sharing == "trajectory"
+    with pytest.raises(ValidationError):
+        TrainSettings(input="s", output=tmp_path, prefix_sharing="tree")

@@ -290,6 +290,8 @@ def test_pyproject_declares_the_tested_trl_range():
     [trl] = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "trl"]
     assert trl.specifier == SpecifierSet(TRL_TESTED)
     assert version("trl") in trl.specifier
+
+
 def custom_tool_states(directory):
     """States whose policy had one custom tool, ``<find>`` (a user's ``--tools module:fn``)."""
     from swirl.records import Task

@@ -71,6 +71,7 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int | None:
         """How many tokens the model's tokenizer splits ``text`` into; None when the backend cannot tell."""
         return None
+
     def replica_counts(self) -> dict[str, ReplicaCounts]:
         """Requests answered and failed per server replica (empty for in-process engines)."""
         return {}
@@ -89,7 +90,6 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
     if best is None:
         return text, None
     return text[: best[0]], best[1]
-
 
 
 def single_token_ids(text: str, encode: Callable[[str], list[int]], model: str) -> list[int]:

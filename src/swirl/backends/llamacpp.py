@@ -108,7 +108,6 @@ class LlamaCppBackend(Backend):
             llm.close()
 
 
-
 class _StopStringSeen:
     """llama.cpp stopping criterion: the generated text so far contains one of ``stops``.
 

@@ -49,6 +49,10 @@ def train(
     use_vllm: bool = typer.Option(False, "--use-vllm", help="Generate fresh actions with vLLM (TRL's vLLM integration)."),
     vllm_mode: str = typer.Option("colocate", "--vllm-mode", help="colocate (same GPUs) or server (trl vllm-serve)."),
     vllm_server_base_url: str = typer.Option("", "--vllm-server-base-url"),
+    prefix_sharing: str = typer.Option(
+        None, "--prefix-sharing", show_default=False,
+        help="off, group (each state once for its G actions) or trajectory (also across the states of one "
+             "trajectory). Default: the fastest mode that is exact here (see README)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Train on the first N states only (0 = all)."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
@@ -68,10 +72,11 @@ def train(
             seed=seed, save_steps=save_steps, save_total_limit=save_total_limit, report_to=split_list(report_to),
             bf16=bf16, gradient_checkpointing=gradient_checkpointing, use_vllm=use_vllm, vllm_mode=vllm_mode,
             vllm_server_base_url=vllm_server_base_url or None, limit=limit,
+            **({"prefix_sharing": prefix_sharing} if prefix_sharing else {}),
         )
     except ValidationError as error:
         first = error.errors()[0]
-        raise SwirlError(f"--{'-'.join(str(p) for p in first['loc']).replace('_', '-')}: {first['msg']}") from None
+        raise SwirlError(f"--{'-'.join(str(p).replace('_', '-') for p in first['loc'])}: {first['msg']}") from None
     if algo == "swirl" and (batch_size * gradient_accumulation_steps) % num_generations:
         raise SwirlError(f"--batch-size x --gradient-accumulation-steps must be a multiple of -G ({num_generations})")
     summary = run_training(settings, resume=resume)

@@ -26,6 +26,7 @@ LossType = Literal["dr_grpo", "dapo", "grpo", "bnpo"]
 """How TRL sums the per-token policy-gradient terms. swirl samples each batch once (TRL's
 ``num_iterations`` 1), so the importance ratio is 1 and these differ only in what the token sum
 is divided by; TRL's off-policy variants (cispo, sapo, ...) would add nothing."""
+PrefixSharing = Literal["off", "group", "trajectory"]
 
 
 class TrainOptions(BaseModel):
@@ -70,6 +71,8 @@ class TrainOptions(BaseModel):
     use_vllm: bool = False
     vllm_mode: Literal["server", "colocate"] = "colocate"
     vllm_server_base_url: str | None = None
+    prefix_sharing: PrefixSharing = "group"
+    """How the log-prob forwards share state tokens (see :mod:`swirl.training.prefix_sharing`)."""
 
 
 class TrainSettings(TrainOptions):

@@ -31,6 +31,7 @@ from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
 from swirl.training.metrics import VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action, step_line, zero_variance_fraction
+from swirl.training.prefix_sharing import PrefixSharingMixin
 from swirl.training.reward import StepReward, action_stops, completion_text, row_steps
 from swirl.training.settings import SETTINGS_FILE, TrainSettings
 
@@ -153,11 +154,17 @@ def kept_length(ids: list[int], tokenizer: Any, stops: Sequence[str]) -> int:
 
 
 TRL_TESTED = ">=1.16,<1.17"
-"""The TRL releases swirl is tested with (pyproject declares the same range): it overrides two
+"""The TRL releases swirl is tested with (pyproject declares the same range): it overrides three
 private GRPOTrainer methods, whose contract :func:`check_trl_contract` checks at start-up."""
 _PRIVATE_SIGNATURES = {
     "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"),
     "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
+    # overridden by swirl.training.prefix_sharing.PrefixSharingMixin
+    "_get_per_token_logps_and_entropies": (
+        "self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
+        "compute_aux_loss", "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
+        "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids",
+    ),
 }
 # TRL's _generate unpacks what _generate_single_turn returns so; before TRL 1.0 it returned four values.
 _GENERATION_CALL = "completion_ids, logprobs = self._generate_single_turn("
@@ -191,8 +198,9 @@ def _stepwise_grpo_trainer_class():
     import torch
     from trl import GRPOTrainer
 
-    class StepwiseGRPOTrainer(GRPOTrainer):
-        """GRPO whose sampled actions end at their first closing tag, like rollouts do."""
+    class StepwiseGRPOTrainer(PrefixSharingMixin, GRPOTrainer):
+        """GRPO whose sampled actions end at their first closing tag, like rollouts do, and whose
+        log-prob forwards share each state's tokens between its actions (``prefix_sharing``)."""
 
         action_stops: Sequence[str] = ()
         """Closing tags of the dataset's tools and the answer (:func:`~swirl.training.reward.action_stops`)."""
@@ -328,6 +336,7 @@ def build_trainer(settings: TrainSettings) -> tuple[Any, Any, int]:
             callbacks=callbacks,
         )
         trainer.action_stops = stops
+        trainer.prefix_sharing = settings.prefix_sharing
     else:
         from trl import SFTTrainer
 

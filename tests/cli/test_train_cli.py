@@ -1,0 +1,15 @@
+"""`swirl train` option checks that fail before any data or model is read."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from swirl.cli import app
+
+
+def test_unknown_prefix_sharing_mode_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["train", "-i", str(tmp_path), "-o", str(tmp_path / "out"),
+                                      "--prefix-sharing", "tree"])
+    assert result.exit_code != 0
+    assert "--prefix-sharing" in result.output and "group" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
