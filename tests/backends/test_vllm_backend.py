@@ -104,7 +104,7 @@ def test_rollouts_through_vllm_stop_at_tool_and_answer_tags(vllm_backend):
     finished = []
     run_rollouts(
         [task], vllm_backend, lambda _: [CalculatorTool()],
-        RolloutSettings(num_trajectories=3, max_steps={"math": 1, "qa": 1}), finished.append, model_name="vllm",
+        RolloutSettings(num_trajectories=3, max_steps=1), finished.append, model_name="vllm",
     )
     [(conversations, params)] = RecordingLLM.calls
     assert len(conversations) == 3
