@@ -163,7 +163,8 @@ def run_experiment(
     policy = config.policy.model
     trained: list[tuple[str, str]] = []
     if config.warm_start:
-        upstream, policy = _run_warm_start(config, directory, state, upstream, log, progress)
+        warm_hash, policy = _run_warm_start(config, directory, state, log, progress)
+        upstream = content_hash(upstream, warm_hash)
         trained.append((WARM_LABEL, policy))
     for round_index in range(1, config.rounds + 1):
         last = _run_round(config, directory, state, tasks, corpus, round_index, policy, upstream, log, progress)
@@ -193,11 +194,13 @@ def _run_warm_start(
     config: ExperimentConfig,
     directory: Path,
     state: RunState,
-    upstream: str,
     log: Callable[[str], None],
     progress: ProgressCallback | None,
 ) -> tuple[str, str]:
-    """Gold trajectories -> split -> SFT; return the stage hash and the warm model's path."""
+    """Gold trajectories -> split -> SFT; return the stage hash and the warm model's path.
+
+    Its hashes do not depend on the rounds' data, so changing those keeps the warm model.
+    """
     from swirl import stages
 
     assert config.warm_start is not None
@@ -205,7 +208,7 @@ def _run_warm_start(
     judged, kept, split_dir, train_dir = here / "gold_judged.jsonl", here / "gold.jsonl", here / "split", here / "train"
     section = config.warm_start
     steps = {"math": config.generate.max_steps_math, "qa": config.generate.max_steps_qa}
-    gold_hash = content_hash(upstream, [file_hash(item.path) for item in section.data], section.data, steps)
+    gold_hash = content_hash([file_hash(item.path) for item in section.data], section.data, steps)
     run_stage(state, Stage("warm-start/gold", gold_hash, [judged, kept], lambda: stages.gold(
         config, judged, kept, log, progress)), log)
     split_hash = content_hash(gold_hash)
