@@ -63,3 +63,33 @@ def test_accelerate_configs_parse(name, kind):
     assert config.distributed_type.name == kind
     assert config.num_processes >= 1
     assert config.mixed_precision == "bf16"
+
+
+def test_default_objective_is_the_papers_expected_step_reward(tmp_path):
+    config = TrainSettings(input="split", output=tmp_path).to_grpo_config(tmp_path)
+    # group-mean baseline, no division by a std, and a constant normaliser (REINFORCE up to scale)
+    assert config.scale_rewards == "none"
+    assert config.loss_type == "dr_grpo"
+
+
+@pytest.mark.parametrize("scale, loss", [("group", "dapo"), ("batch", "grpo"), ("none", "bnpo")])
+def test_objective_options_reach_trl(tmp_path, scale, loss):
+    config = TrainSettings(input="split", output=tmp_path, scale_rewards=scale, loss_type=loss).to_grpo_config(tmp_path)
+    assert (config.scale_rewards, config.loss_type) == (scale, loss)
+
+
+def test_objective_options_reject_unknown_values(tmp_path):
+    with pytest.raises(ValidationError):
+        TrainSettings(input="s", output=tmp_path, scale_rewards="std")
+    with pytest.raises(ValidationError):
+        TrainSettings(input="s", output=tmp_path, loss_type="ppo")
+
+
+def test_objective_options_in_experiment_yaml(tmp_path):
+    from swirl.experiment import ExperimentConfig
+
+    config = ExperimentConfig.model_validate(
+        {"data": [{"path": "t.jsonl", "format": "gsm8k"}], "train": {"scale_rewards": "group", "loss_type": "dapo"}}
+    )
+    settings = TrainSettings(**config.train.model_dump(exclude={"judge"}), input="s", output=tmp_path)
+    assert (settings.scale_rewards, settings.loss_type) == ("group", "dapo")

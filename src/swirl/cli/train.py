@@ -10,6 +10,9 @@ from pydantic import ValidationError
 from swirl.cli import app
 from swirl.cli.common import ConfigOption, console, reports_errors, split_list
 from swirl.errors import SwirlError
+from swirl.training.settings import TrainOptions
+
+DEFAULTS = TrainOptions()
 
 
 @app.command()
@@ -30,6 +33,8 @@ def train(
     max_steps: int = typer.Option(-1, "--max-steps", help="Optimizer steps (-1: train for --epochs)."),
     epochs: float = typer.Option(1.0, "--epochs"),
     kl_coef: float = typer.Option(0.0, "--kl-coef", help="KL penalty to the start model (beta)."),
+    scale_rewards: str = typer.Option(DEFAULTS.scale_rewards, "--scale-rewards", help="none (the paper: reward minus group mean), group or batch (also divide by that std)."),
+    loss_type: str = typer.Option(DEFAULTS.loss_type, "--loss-type", help="How token terms are summed: dr_grpo (REINFORCE up to a constant), dapo, grpo, bnpo."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature of fresh actions."),
     max_prompt_tokens: int = typer.Option(2048, "--max-prompt-tokens", help="Longer states are left out (and counted)."),
     max_completion_tokens: int = typer.Option(128, "--max-completion-tokens"),
@@ -58,7 +63,7 @@ def train(
             algo=algo, input=input, output=output, model=model, judge=judge, judge_mode=judge_mode,
             judge_backend=judge_backend, judge_retries=judge_retries, num_generations=num_generations, learning_rate=learning_rate,
             batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps, max_steps=max_steps,
-            epochs=epochs, kl_coef=kl_coef, temperature=temperature, max_prompt_tokens=max_prompt_tokens,
+            epochs=epochs, kl_coef=kl_coef, scale_rewards=scale_rewards, loss_type=loss_type, temperature=temperature, max_prompt_tokens=max_prompt_tokens,
             max_completion_tokens=max_completion_tokens, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha,
             seed=seed, save_steps=save_steps, save_total_limit=save_total_limit, report_to=split_list(report_to),
             bf16=bf16, gradient_checkpointing=gradient_checkpointing, use_vllm=use_vllm, vllm_mode=vllm_mode,
@@ -66,7 +71,7 @@ def train(
         )
     except ValidationError as error:
         first = error.errors()[0]
-        raise SwirlError(f"--{'-'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise SwirlError(f"--{'-'.join(str(p) for p in first['loc']).replace('_', '-')}: {first['msg']}") from None
     if algo == "swirl" and (batch_size * gradient_accumulation_steps) % num_generations:
         raise SwirlError(f"--batch-size x --gradient-accumulation-steps must be a multiple of -G ({num_generations})")
     summary = run_training(settings, resume=resume)

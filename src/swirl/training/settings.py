@@ -15,6 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ALGORITHMS = ("swirl", "sft")
 
+RewardScaling = Literal["none", "group", "batch"]
+"""How TRL divides the group-centred rewards: not at all, by the group's std, or by the batch's std."""
+LossType = Literal["dr_grpo", "dapo", "grpo", "bnpo"]
+"""How TRL sums the per-token policy-gradient terms. swirl samples each batch once (TRL's
+``num_iterations`` 1), so the importance ratio is 1 and these differ only in what the token sum
+is divided by; TRL's off-policy variants (cispo, sapo, ...) would add nothing."""
+
 
 class TrainOptions(BaseModel):
     """The knobs of a training run, shared by `swirl train` and the `train` section of `swirl run`."""
@@ -33,6 +40,13 @@ class TrainOptions(BaseModel):
     epochs: float = Field(1.0, gt=0)
     kl_coef: float = Field(0.0, ge=0)
     """beta of the KL penalty to the start model (0 = no reference model kept)."""
+    scale_rewards: RewardScaling = "none"
+    """The paper's objective is the plain expected step reward: advantages are rewards minus their
+    group mean, not divided by a std (a near-constant judge score would turn noise into +-1)."""
+    loss_type: LossType = "dr_grpo"
+    """``dr_grpo`` divides the token sum by a constant (completions x ``max_completion_tokens``), so
+    the gradient is the REINFORCE estimate sum_i A_i grad log pi(a_i|s_i) up to a fixed scale; the
+    others divide by a count that depends on the sampled lengths."""
     temperature: float = Field(1.0, gt=0)
     max_prompt_tokens: int = Field(2048, ge=16)
     """States longer than this are left out (and counted) instead of being cut mid-conversation."""
@@ -102,6 +116,8 @@ class TrainSettings(TrainOptions):
             num_generations=self.num_generations,
             max_completion_length=self.max_completion_tokens,
             beta=self.kl_coef,
+            scale_rewards=self.scale_rewards,
+            loss_type=self.loss_type,
             temperature=self.temperature,
             **vllm,
         )
