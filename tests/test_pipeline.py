@@ -134,7 +134,8 @@ def test_cpu_study_reduced_end_to_end(tmp_path, default_checkpoint):
     for benchmark in config["eval"]["benchmarks"]:
         benchmark["path"] = str((study.parent / benchmark["path"]).resolve())
     config["warm_start"]["train"].update(max_steps=1, batch_size=2)
-    config["generate"].update(num_trajectories=2, max_steps_math=2, max_steps_qa=2, max_tokens=32)
+    # The step limits stay: gold trajectories are built under them and need up to 10 / 5 turns.
+    config["generate"].update(num_trajectories=2, max_tokens=32)
     # One SFT step cannot make the policy's trajectories all GOOD, so the reduced run keeps everything.
     config["filter"] = {"strategy": "none"}
     config["train"].update(max_steps=1, num_generations=2, batch_size=2, max_completion_tokens=16)
