@@ -43,6 +43,32 @@ def test_one_step_limit_from_the_file_to_the_runner(tmp_path):
     assert load_experiment(write(tmp_path, "data: [{path: a.jsonl}]\n")).generate.max_steps == RolloutSettings().max_steps == 0
 
 
+@pytest.mark.parametrize("text, message", [
+    ("data: [{path: a.jsonl}]\narms: [{name: x, filter: {strategy: best}}]\n", "arms.x.filter.strategy: choose one of"),
+    ("data: [{path: a.jsonl}]\narms: [{name: x}, {name: x}]\n", "two arms share a name"),
+    ("data: [{path: a.jsonl}]\narms: [{name: x, train: {algo: dpo}}]\n", "arms.x.train.algo"),
+    ("data: [{path: a.jsonl}]\narms: [{name: ../x}]\n", "arms.0.name"),
+    ("data: [{path: a.jsonl}]\nwarm_start: {train: {algo: sft}}\n", "warm_start.data: Field required"),
+])
+def test_arm_and_warm_start_errors(tmp_path, text, message):
+    with pytest.raises(SwirlError, match=message):
+        load_experiment(write(tmp_path, text))
+
+
+def test_an_arm_replaces_only_what_it_names(tmp_path):
+    config = load_experiment(write(tmp_path, (
+        "data: [{path: a.jsonl}]\nwarm_start: {data: [{path: w.jsonl}]}\ntrain: {learning_rate: 3.0e-5, max_steps: 7}\n"
+        "arms: [{name: sft, train: {algo: sft}}, {name: cross, filter: {strategy: none, sources: [hotpotqa]}}]\n"
+    )))
+    assert config.warm_start.data[0].path == tmp_path / "w.jsonl"
+    assert config.warm_start.train.algo == "sft"
+    sft = config.arm_config(config.arms[0])
+    assert (sft.train.algo, sft.train.learning_rate, sft.train.max_steps) == ("sft", 3.0e-5, 7)
+    assert sft.filter == config.filter
+    cross = config.arm_config(config.arms[1])
+    assert (cross.filter.strategy, cross.filter.sources, cross.train) == ("none", ["hotpotqa"], config.train)
+
+
 def test_paths_are_relative_to_the_file(tmp_path):
     config = load_experiment(write(tmp_path, "data: [{path: data/a.jsonl}]\n"))
     assert config.data[0].path == tmp_path / "data" / "a.jsonl"
@@ -128,3 +154,46 @@ def test_quickstart_end_to_end_and_rerun_skips(tmp_path, default_checkpoint):
                             capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stderr.count("unchanged, skipped") == 6
+
+
+@pytest.mark.slow
+def test_cpu_study_reduced_end_to_end(tmp_path, default_checkpoint):
+    """configs/cpu_study.yaml with every size cut to a few questions and one step per training."""
+    from pathlib import Path
+
+    import yaml
+
+    study = Path(__file__).resolve().parents[1] / "configs" / "cpu_study.yaml"
+    config = yaml.safe_load(study.read_text())
+    for item in [*config["warm_start"]["data"], *config["data"]]:
+        item["path"] = str((study.parent / item["path"]).resolve())
+        item["limit"] = 2
+    for benchmark in config["eval"]["benchmarks"]:
+        benchmark["path"] = str((study.parent / benchmark["path"]).resolve())
+    config["warm_start"]["train"].update(max_steps=1, batch_size=2)
+    # The step limits stay: gold trajectories are built under them and need up to 10 / 5 turns.
+    config["generate"].update(num_trajectories=2, max_tokens=32)
+    # One SFT step cannot make the policy's trajectories all GOOD, so the reduced run keeps everything.
+    config["filter"] = {"strategy": "none"}
+    config["train"].update(max_steps=1, num_generations=2, batch_size=2, max_completion_tokens=16)
+    config["arms"] = [{"name": "sft", "train": {"algo": "sft"}},
+                      {"name": "cross", "filter": {"strategy": "none", "sources": ["hotpotqa"]}}]
+    config["eval"].update(limit=2, max_steps=2, max_tokens=16, bootstrap=20)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    output = tmp_path / "study"
+
+    run = subprocess.run([sys.executable, "-m", "swirl", "run", str(path), "--output", str(output)],
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    gold = [json.loads(line) for line in (output / "warm-start" / "gold.jsonl").read_text().splitlines()]
+    assert {t["task"]["source"] for t in gold} == {"gsm8k", "hotpotqa"} and all(t["model"] == "gold" for t in gold)
+    for name in ("round-1/train/final", "round-1/arms/sft/train/final", "round-1/arms/cross/train/final"):
+        assert (output / name / "model.safetensors").is_file(), name
+    cross = [json.loads(line) for line in (output / "round-1/arms/cross/filtered.jsonl").read_text().splitlines()]
+    assert cross and {t["task"]["source"] for t in cross} == {"hotpotqa"}
+    metrics = json.loads((output / "eval" / "metrics.json").read_text())
+    assert [m["label"] for m in metrics["models"]] == ["warm", "base", "round-1", "sft", "cross"]
+    assert {c["baseline"] for c in metrics["comparisons"]} == {"warm"}
+    state = json.loads((output / "run_state.json").read_text())["stages"]
+    assert all(entry["done"] for entry in state.values()) and "warm-start/train" in state

@@ -74,11 +74,31 @@ class JudgeSection(Section):
 
 class FilterSection(Section):
     strategy: str = "process"
+    sources: list[str] = Field(default_factory=list)
+    """Keep only trajectories of these task sources, e.g. ``[hotpotqa]`` for a cross-task run (empty = all)."""
 
 
 class TrainSection(TrainOptions):
     judge: str | None = None
     """Reward model; defaults to the judge section's model."""
+
+
+class WarmStartSection(Section):
+    """SFT on gold trajectories built from the data's annotations (:mod:`swirl.warmstart`) before round 1."""
+
+    data: list[TaskFile]
+    """Questions whose gold trajectories teach the action format; keep them apart from ``data``."""
+    train: TrainOptions = Field(default_factory=lambda: TrainOptions(algo="sft"))
+
+
+class ArmSection(Section):
+    """Another training run on the last round's judged trajectories, e.g. another filter or SFT."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    filter: FilterSection | None = None
+    """Default: the experiment's filter section."""
+    train: dict[str, Any] = Field(default_factory=dict)
+    """Options that replace the train section's, e.g. ``{algo: sft}``."""
 
 
 class Benchmark(Section):
@@ -113,12 +133,20 @@ class ExperimentConfig(Section):
     judge: JudgeSection = Field(default_factory=JudgeSection)
     filter: FilterSection = Field(default_factory=FilterSection)
     train: TrainSection = Field(default_factory=TrainSection)
+    warm_start: WarmStartSection | None = None
+    arms: list[ArmSection] = Field(default_factory=list)
+    """Trained from the same judged data and start model as the last round, evaluated next to it."""
     eval: EvalSection = Field(default_factory=EvalSection)
+
+    def arm_config(self, arm: ArmSection) -> "ExperimentConfig":
+        """This experiment with the arm's filter and train options in place of its own."""
+        train = TrainSection.model_validate({**self.train.model_dump(), **arm.train})
+        return self.model_copy(update={"filter": arm.filter or self.filter, "train": train})
 
     def resolve_paths(self, base: Path) -> "ExperimentConfig":
         """Paths in the file are relative to the file's own directory; ``hf:`` dataset references stay as they are."""
         resolved = self.model_copy(deep=True)
-        for item in resolved.data:
+        for item in [*resolved.data, *(resolved.warm_start.data if resolved.warm_start else [])]:
             item.path = _under(base, item.path)
         for benchmark in resolved.eval.benchmarks:
             benchmark.path = _under(base, benchmark.path)
@@ -138,12 +166,25 @@ def load_experiment(path: Path) -> ExperimentConfig:
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SwirlError(f"{path}: {where}: {first['msg']}") from None
-    if config.filter.strategy not in STRATEGIES:
-        raise SwirlError(f"{path}: filter.strategy: choose one of {', '.join(STRATEGIES)}")
+        raise SwirlError(f"{path}: {_first_problem(error)}") from None
+    for where, section in [("filter", config.filter), *((f"arms.{a.name}.filter", a.filter) for a in config.arms)]:
+        if section is not None and section.strategy not in STRATEGIES:
+            raise SwirlError(f"{path}: {where}.strategy: choose one of {', '.join(STRATEGIES)}")
+    names = [arm.name for arm in config.arms]
+    if len(set(names)) != len(names):
+        raise SwirlError(f"{path}: arms: two arms share a name ({', '.join(names)})")
+    for arm in config.arms:
+        try:
+            config.arm_config(arm)
+        except ValidationError as error:
+            raise SwirlError(f"{path}: arms.{arm.name}.train.{_first_problem(error)}") from None
     return config.resolve_paths(path.resolve().parent)
+
+
+def _first_problem(error: ValidationError) -> str:
+    """``key.path: message`` of the first complaint."""
+    first = error.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
 
 
 def dump_experiment(config: ExperimentConfig) -> str:

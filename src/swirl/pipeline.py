@@ -2,11 +2,13 @@
 
     EXP/config.yaml                     the experiment as run (no secrets: keys live in the environment)
     EXP/run_state.json                  per stage: settings hash, done, seconds
+    EXP/warm-start/                     gold trajectories (judged, kept), split, SFT (when configured)
     EXP/round-R/trajectories.jsonl      generate   (round 1: base policy; round R: round R-1's model)
     EXP/round-R/judged.jsonl            judge
     EXP/round-R/filtered.jsonl          filter
     EXP/round-R/split/                  split
     EXP/round-R/train/final/            train
+    EXP/round-R/arms/NAME/              filter, split, train of each arm (last round only)
     EXP/eval/                           eval of the base model and every round's model
     EXP/report.html                     report
 
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl.errors import SwirlError
-from swirl.experiment import ExperimentConfig, dump_experiment
+from swirl.experiment import ExperimentConfig, TaskFile, TrainSection, dump_experiment
 from swirl.jsonl import write_atomically
 from swirl.progress import ProgressCallback
 from swirl.records import Task
@@ -109,14 +111,14 @@ def run_stage(state: RunState, stage: Stage, log: Callable[[str], None]) -> None
     state.finish(stage.key, time.perf_counter() - started)
 
 
-def load_experiment_tasks(config: ExperimentConfig) -> tuple[list[Task], list[Task]]:
+def load_task_files(items: list[TaskFile]) -> tuple[list[Task], list[Task]]:
     """(questions to run, whole splits for the search corpus); ids must be unique across files."""
     from swirl.tasks import load_tasks
 
     run: list[Task] = []
     corpus: list[Task] = []
     seen: dict[str, Path] = {}
-    for item in config.data:
+    for item in items:
         split = load_tasks(item.path, item.format)
         for task in split:
             if task.id in seen:
@@ -131,7 +133,9 @@ def validate(config: ExperimentConfig) -> None:
     """Check every file and model reference before any model loads."""
     from swirl.models import parse_model_ref
 
-    load_experiment_tasks(config)
+    load_task_files(config.data)
+    if config.warm_start:
+        load_task_files(config.warm_start.data)
     references = [config.policy.model, config.train.judge or config.judge.model]
     references += [config.judge.model, config.judge.outcome_model, config.eval.judge, config.eval.grader]
     for reference in references:
@@ -156,15 +160,25 @@ def run_experiment(
     directory.mkdir(parents=True, exist_ok=True)
     write_atomically(directory / "config.yaml", [dump_experiment(config)])
     state = RunState(directory / STATE_FILE)
-    tasks, corpus = load_experiment_tasks(config)
+    tasks, corpus = load_task_files(config.data)
     upstream = content_hash([file_hash(item.path) for item in config.data], config.data)
     policy = config.policy.model
     trained: list[tuple[str, str]] = []
+    if config.warm_start:
+        warm_hash, policy = _run_warm_start(config, directory, state, log, progress)
+        upstream = content_hash(upstream, warm_hash)
+        trained.append((WARM_LABEL, policy))
     for round_index in range(1, config.rounds + 1):
-        upstream, policy = _run_round(
-            config, directory, state, tasks, corpus, round_index, policy, upstream, log, progress
-        )
+        last = _run_round(config, directory, state, tasks, corpus, round_index, policy, upstream, log, progress)
+        upstream, policy = last.train_hash, last.policy
         trained.append((f"round-{round_index}", policy))
+    for arm in config.arms:
+        key = f"{last.directory.name}/arms/{arm.name}"
+        arm_hash, arm_policy = _train_branch(
+            config.arm_config(arm), state, key, directory / key, last.judged, last.judge_hash, last.start_policy, log
+        )
+        upstream = content_hash(upstream, arm_hash)
+        trained.append((arm.name, arm_policy))
     metrics = _run_eval(config, directory, state, trained, upstream, log, progress)
 
     from swirl.report import write_report
@@ -172,6 +186,53 @@ def run_experiment(
     write_report(directory)
     log(f"[report] {directory / 'report.html'}")
     return metrics
+
+
+WARM_LABEL = "warm"
+"""The eval label of the warm-started model, which is then the comparison row."""
+
+
+def _run_warm_start(
+    config: ExperimentConfig,
+    directory: Path,
+    state: RunState,
+    log: Callable[[str], None],
+    progress: ProgressCallback | None,
+) -> tuple[str, str]:
+    """Gold trajectories -> split -> SFT; return the stage hash and the warm model's path.
+
+    Its hashes do not depend on the rounds' data, so changing those keeps the warm model.
+    """
+    from swirl import stages
+
+    assert config.warm_start is not None
+    here = directory / "warm-start"
+    judged, kept, split_dir, train_dir = here / "gold_judged.jsonl", here / "gold.jsonl", here / "split", here / "train"
+    section = config.warm_start
+    steps = config.generate.max_steps
+    gold_hash = content_hash([file_hash(item.path) for item in section.data], section.data, steps)
+    run_stage(state, Stage("warm-start/gold", gold_hash, [judged, kept], lambda: stages.gold(
+        config, judged, kept, log, progress)), log)
+    split_hash = content_hash(gold_hash)
+    run_stage(state, Stage("warm-start/split", split_hash, [split_dir], lambda: stages.split(kept, split_dir)), log)
+    sft = config.model_copy(update={"train": TrainSection(**section.train.model_dump())})
+    train_hash = content_hash(split_hash, config.policy.model, section.train, config.seed)
+    run_stage(state, Stage("warm-start/train", train_hash, [train_dir], lambda: stages.train(
+        sft, split_dir, train_dir, config.policy.model,
+        resume=state.is_started_with("warm-start/train", train_hash))), log)
+    return train_hash, str(train_dir / "final")
+
+
+@dataclass
+class RoundResult:
+    """Where a round's judged data came from and what it trained; arms branch off the last one."""
+
+    directory: Path
+    judged: Path
+    judge_hash: str
+    start_policy: str
+    train_hash: str
+    policy: str
 
 
 def _run_round(
@@ -185,19 +246,36 @@ def _run_round(
     upstream: str,
     log: Callable[[str], None],
     progress: ProgressCallback | None,
-) -> tuple[str, str]:
+) -> RoundResult:
     from swirl import stages
 
     here = directory / f"round-{round_index}"
     key = f"round-{round_index}"
-    trajectories, judged, kept = here / "trajectories.jsonl", here / "judged.jsonl", here / "filtered.jsonl"
-    split_dir, train_dir = here / "split", here / "train"
+    trajectories, judged = here / "trajectories.jsonl", here / "judged.jsonl"
 
     generate_hash = content_hash(upstream, policy, config.policy, config.generate, config.seed + round_index)
     run_stage(state, Stage(f"{key}/generate", generate_hash, [trajectories], lambda: stages.generate(
         config, tasks, corpus, policy, config.seed + round_index, trajectories, progress)), log)
     judge_hash = content_hash(generate_hash, config.judge)
     run_stage(state, Stage(f"{key}/judge", judge_hash, [judged], lambda: stages.judge(config, trajectories, judged, progress)), log)
+    train_hash, trained = _train_branch(config, state, key, here, judged, judge_hash, policy, log)
+    return RoundResult(here, judged, judge_hash, policy, train_hash, trained)
+
+
+def _train_branch(
+    config: ExperimentConfig,
+    state: RunState,
+    key: str,
+    here: Path,
+    judged: Path,
+    judge_hash: str,
+    policy: str,
+    log: Callable[[str], None],
+) -> tuple[str, str]:
+    """Filter -> split -> train of ``policy`` on judged trajectories; return the train hash and the model's path."""
+    from swirl import stages
+
+    kept, split_dir, train_dir = here / "filtered.jsonl", here / "split", here / "train"
     filter_hash = content_hash(judge_hash, config.filter)
     run_stage(state, Stage(f"{key}/filter", filter_hash, [kept], lambda: stages.filter(config, judged, kept, log)), log)
     split_hash = content_hash(filter_hash)
@@ -223,7 +301,9 @@ def _run_eval(
     if not config.eval.benchmarks:
         log("[eval] no benchmarks configured, skipped")
         return {}
-    models = [("base", config.policy.model), *trained]
+    # The first model is the comparison row of the paired differences: the warm-started one when there is one.
+    warm = [item for item in trained if item[0] == WARM_LABEL]
+    models = [*warm, ("base", config.policy.model), *(item for item in trained if item[0] != WARM_LABEL)]
     eval_hash = content_hash(upstream, models, config.eval, config.judge, config.seed,
                              [file_hash(b.path) for b in config.eval.benchmarks])
     run_stage(state, Stage("eval", eval_hash, [eval_dir], lambda: stages.evaluate(config, models, eval_dir, progress)), log)

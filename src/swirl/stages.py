@@ -76,6 +76,9 @@ def filter(config: ExperimentConfig, judged: Path, output: Path, log: Callable[[
     from swirl.judging import read_trajectories
 
     trajectories = read_trajectories(judged)
+    if config.filter.sources:
+        trajectories = [t for t in trajectories if t.task.source in config.filter.sources]
+        log(f"    {len(trajectories)} trajectories of {', '.join(config.filter.sources)}")
     kept = filter_trajectories(trajectories, config.filter.strategy)
     for row in strategy_table(trajectories):
         log(f"    {row['strategy']:>16}: {row['trajectories']} trajectories, {row['steps']} steps")
@@ -85,6 +88,25 @@ def filter(config: ExperimentConfig, judged: Path, output: Path, log: Callable[[
             "choose another filter.strategy (the table above shows what each keeps)"
         )
     write_atomically(output, (t.model_dump_json() + "\n" for t in kept))
+
+
+def gold(config: ExperimentConfig, judged: Path, kept: Path, log: Callable[[str], None],
+         progress: ProgressCallback | None = None) -> None:
+    """The warm start's gold trajectories (:mod:`swirl.warmstart`), judged, and the kept ones."""
+    from swirl.pipeline import load_task_files
+    from swirl.warmstart import build_gold_trajectories
+
+    assert config.warm_start is not None
+    tasks, corpus = load_task_files(config.warm_start.data)
+    section = config.generate
+    advance = counter(progress, "warm-start gold", len(tasks))
+    count = build_gold_trajectories(
+        tasks, corpus, section.max_steps, judged, kept,
+        on_progress=advance,
+    )
+    log(f"    {count} of {len(tasks)} gold trajectories kept (every step GOOD, answer right)")
+    if not count:
+        raise SwirlError("warm_start: no gold trajectory passed the reference judge; check warm_start.data")
 
 
 def split(kept: Path, output: Path) -> None:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from swirl.cli import app
 from swirl.data import find_sample
+from swirl.evaluation.harness import COMPARED_METRICS
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
 
@@ -107,7 +108,7 @@ def test_paired_comparison_and_tables(evaluation):
     output, result = evaluation
     metrics = json.loads((output / "metrics.json").read_text())
     compared = {(c["model"], c["baseline"], c["benchmark"], c["metric"]) for c in metrics["comparisons"]}
-    assert compared == {("copy", "base", b, m) for b in ("gsm8k", "hotpotqa") for m in ("accuracy", "process_score")}
+    assert compared == {("copy", "base", b, m) for b in ("gsm8k", "hotpotqa") for m in COMPARED_METRICS}
     report = (output / "results.md").read_text()
     assert "## Accuracy across benchmarks (95% CI)" in report
     assert "| model | gsm8k | hotpotqa |" in report

@@ -215,10 +215,12 @@ def test_two_models_give_paired_differences_on_the_same_questions(make_settings,
                 next(b["task_ids"] for b in result["benchmarks"] if b["name"] == benchmark)
             )
     comparisons = {(c["benchmark"], c["metric"]): c for c in result["comparisons"]}
-    assert set(comparisons) == {(b, m) for b in ("gsm8k", "hotpotqa") for m in ("accuracy", "process_score")}
-    for comparison in comparisons.values():
+    compared = ("accuracy", "process_score", "invalid_action_rate", "answered_rate", "mean_tool_calls")
+    assert set(comparisons) == {(b, m) for b in ("gsm8k", "hotpotqa") for m in compared}
+    for (_, metric), comparison in comparisons.items():
         assert (comparison["model"], comparison["baseline"], comparison["n"]) == ("ckpt-b", "default", 3)
-        assert comparison["difference"] == comparison["low"] == comparison["high"] == -1.0
+        if metric in ("accuracy", "process_score"):
+            assert comparison["difference"] == comparison["low"] == comparison["high"] == -1.0
     report = (settings.output / "results.md").read_text()
     assert "## Paired differences against default" in report
     assert "| ckpt-b | default | gsm8k | accuracy | -1.000 [-1.000, -1.000] | 3 |" in report

@@ -83,7 +83,7 @@ METRICS = (
     "mean_tool_calls",
     "invalid_action_rate",
 )
-COMPARED_METRICS = ("accuracy", "process_score")
+COMPARED_METRICS = ("accuracy", "process_score", "invalid_action_rate", "answered_rate", "mean_tool_calls")
 REFERENCE_JUDGE = "reference"
 CONFIDENCE = 0.95
 # Trajectories are graded and written in chunks: one judge call covers many steps, and
