@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from swirl import __version__
 from swirl.cli import app
 
-VERBS = ["generate", "judge", "filter", "split", "train", "eval", "report", "run", "quickstart", "models"]
+VERBS = ["data", "generate", "judge", "filter", "split", "train", "eval", "report", "run", "quickstart", "models"]
 runner = CliRunner()
 
 

@@ -67,10 +67,13 @@ def test_nothing_is_shown_before_the_first_report():
 def test_judge_command_prints_progress_lines_when_piped(tmp_path, data_dir):
     tasks = [t for t in load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=20) if 1 <= len(t.calculations) <= 3][:3]
     source = tmp_path / "trajectories.jsonl"
-    source.write_text("".join(t.model_dump_json() + "\n" for t in scripted_trajectories(tasks, gold_then_wrong, 2)))
+    trajectories = scripted_trajectories(tasks, gold_then_wrong, 2)
+    source.write_text("".join(t.model_dump_json() + "\n" for t in trajectories))
+    steps = sum(len(t.steps) for t in trajectories)
     # CliRunner's output is not a terminal, like a log file or CI.
     result = CliRunner().invoke(app, ["judge", "--input", str(source), "--output", str(tmp_path / "j.jsonl"),
                                       "--reference", "--chunk-size", "2"])
     assert result.exit_code == 0, result.output
-    progress = [line.split(",")[0] for line in result.output.splitlines() if line.startswith("judging:")]
-    assert progress[0] == "judging: 0/6 (0%)" and progress[-1] == "judging: 6/6 (100%)"
+    # judging counts steps: a chunk of trajectories is one judge call
+    progress = [line.split(",")[0] for line in result.output.splitlines() if line.startswith("judging steps:")]
+    assert progress[0] == f"judging steps: 0/{steps} (0%)" and progress[-1] == f"judging steps: {steps}/{steps} (100%)"
