@@ -165,10 +165,11 @@ def test_dropped_trajectory_says_why(experiment, tmp_path):
 
 def test_eval_source_is_selectable(experiment, tmp_path):
     # Evaluation trajectories share ids with round 1; the source in the hash picks between them.
-    document, stderr = dump_dom(experiment, tmp_path, "#source=eval/sft/gsm8k&traj=" + quote("gsm8k-2#1", safe=""))
+    wrong = next(t.id for t in experiment["judged"] if t.task.task_type == "math" and not t.outcome.correct)
+    document, stderr = dump_dom(experiment, tmp_path, "#source=eval/sft/gsm8k&traj=" + quote(wrong, safe=""))
     assert_clean(document, stderr)
     view = document.by_class("selected")[0]
-    assert view.attrs["data-traj"] == "gsm8k-2#1"
+    assert view.attrs["data-traj"] == wrong
     badges = [b.text for b in view.by_class("badge")]
     assert "wrong" in badges and "dropped" not in badges and "kept" not in badges
     options = [n.text for n in document.find_all(lambda n: n.tag == "option")]
