@@ -14,7 +14,7 @@ from swirl.tasks import load_tasks
 from swirl.tools import CalculatorTool
 from swirl.warmstart import GOLD_MODEL, build_gold_trajectories, gold_actions
 
-MAX_STEPS = {"math": 10, "qa": 5}
+MAX_STEPS = 0  # the task type's default step limit
 TOOL_TAGS = {"math_exp": "calculator", "search_query": "search"}
 
 
