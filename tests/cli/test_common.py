@@ -77,3 +77,20 @@ def test_judge_command_prints_progress_lines_when_piped(tmp_path, data_dir):
     # judging counts steps: a chunk of trajectories is one judge call
     progress = [line.split(",")[0] for line in result.output.splitlines() if line.startswith("judging steps:")]
     assert progress[0] == f"judging steps: 0/{steps} (0%)" and progress[-1] == f"judging steps: {steps}/{steps} (100%)"
+
+
+def test_rate_of_a_batch_that_finishes_at_once_is_over_the_whole_run():
+    # Rollouts finish a whole batch together: 40 trajectories after a pause is 40 per pause,
+    # not the burst rate of rich's short window.
+    import re
+    import time
+
+    target, buffer = plain_console()
+    with ProgressBoard(target, interval=0) as board:
+        board("trajectories", 0, 40)
+        began = time.monotonic()
+        time.sleep(0.5)
+        board("trajectories", 40, 40)
+        elapsed = time.monotonic() - began
+    [rate] = re.findall(r"40/40 \(100%\), ([\d.]+)/s", buffer.getvalue())
+    assert float(rate) <= 40 / elapsed * 1.2, buffer.getvalue()

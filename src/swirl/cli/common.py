@@ -144,7 +144,7 @@ class ProgressBoard:
             self.started = True
         if name not in self.tasks:
             # Work already done (a resumed stage) is the start, not speed.
-            self.tasks[name] = self.progress.add_task(name, total=total, completed=done)
+            self.tasks[name] = self.progress.add_task(name, total=total, completed=done, resumed_from=done)
         task_id = self.tasks[name]
         self.progress.update(task_id, completed=done, total=total)
         if self.live:
@@ -164,11 +164,15 @@ class ProgressBoard:
         parts = [f"{task.description}: {int(task.completed)}/{int(total)}"]
         if total:
             parts[0] += f" ({task.completed / total:.0%})"
-        if task.speed:
-            parts.append(f"{task.speed:.2f}/s")
+        # Over the whole run, not rich's 30 s window: a batch that finishes all at once after
+        # minutes would otherwise read as thousands per second.
+        new_work = task.completed - task.fields.get("resumed_from", 0)
+        rate = new_work / task.elapsed if task.elapsed and new_work > 0 else 0.0
+        if rate:
+            parts.append(f"{rate:.2f}/s")
         parts.append(f"elapsed {_duration(task.elapsed)}")
-        if task.time_remaining is not None and not task.finished:
-            parts.append(f"about {_duration(task.time_remaining)} left")
+        if rate and total and task.completed < total:
+            parts.append(f"about {_duration((total - task.completed) / rate)} left")
         return ", ".join(parts)
 
 
