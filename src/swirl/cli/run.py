@@ -47,7 +47,7 @@ def quickstart(
 ) -> None:
     """Run a small built-in experiment on the embedded model.
 
-    About 12 minutes on a 2-core CPU.
+    25 minutes measured on a 2-core CPU shared with another job (README, Quickstart).
     """
     from swirl.experiment import load_experiment
     from swirl.pipeline import run_experiment
