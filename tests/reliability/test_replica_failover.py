@@ -10,12 +10,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import LlamaServer, free_port
 
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
+from swirl.rollout import trajectory_id
+from swirl.tasks import load_tasks
 
 QUESTIONS, SAMPLES = 6, 2
 
@@ -41,6 +44,22 @@ def swirl(*args: str) -> list[str]:
     return [sys.executable, "-m", "swirl", *args]
 
 
+def kill_mid_run(command: list[str], output: Path, victim: LlamaServer) -> tuple[int, str]:
+    """Run ``command``, stop ``victim`` once two records are written, and return its exit code and stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None and not (
+            output.exists() and output.read_text().count("\n") >= 2
+        ):
+            time.sleep(0.1)
+        victim.stop()
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        process.kill()
+    return process.returncode, stderr
+
+
 @pytest.mark.llamacpp
 @pytest.mark.slow
 def test_one_of_two_servers_killed_mid_run(tmp_path, data_dir, two_servers):
@@ -49,22 +68,12 @@ def test_one_of_two_servers_killed_mid_run(tmp_path, data_dir, two_servers):
     generate = swirl("generate", "--input", str(data_dir / "gsm8k" / "test_sample500.jsonl"), "--limit", str(QUESTIONS),
                      "-n", str(SAMPLES), "--max-tokens", "24", "--max-steps", "2", "--max-live", "4",
                      "--concurrency", "4", "--output", str(trajectories))
-    run = subprocess.Popen([*generate, "--model", reference(survivor, victim)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and run.poll() is None and not (
-            trajectories.exists() and trajectories.read_text().count("\n") >= 2
-        ):
-            time.sleep(0.1)
-        victim.stop()
-        _, stderr = run.communicate(timeout=600)
-    finally:
-        run.kill()
-    assert run.returncode == 0, stderr
+    returncode, stderr = kill_mid_run([*generate, "--model", reference(survivor, victim)], trajectories, victim)
+    assert returncode == 0, stderr
     written = read_records(trajectories, Trajectory)
     ids = [t.id for t in written]
-    assert sorted(ids) == sorted(f"gsm8k-{i}#{k}" for i in range(1, QUESTIONS + 1) for k in range(SAMPLES))
+    tasks = load_tasks(data_dir / "gsm8k" / "test_sample500.jsonl", limit=QUESTIONS)
+    assert sorted(ids) == sorted(trajectory_id(task, k) for task in tasks for k in range(SAMPLES))
     assert all(t.termination != "error" for t in written), [t.error for t in written if t.error]
     assert all(t.model == "openai:smollm2" for t in written)
     report = " ".join(stderr.split())
@@ -79,22 +88,12 @@ def test_one_of_two_servers_killed_mid_run(tmp_path, data_dir, two_servers):
 
     judged = tmp_path / "judged.jsonl"
     victim.start()
-    judge = subprocess.Popen(
+    returncode, stderr = kill_mid_run(
         swirl("judge", "--input", str(trajectories), "--output", str(judged), "--chunk-size", "2",
               "--model", reference(survivor, victim)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        judged, victim,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and judge.poll() is None and not (
-            judged.exists() and judged.read_text().count("\n") >= 2
-        ):
-            time.sleep(0.1)
-        victim.stop()
-        _, stderr = judge.communicate(timeout=600)
-    finally:
-        judge.kill()
-    assert judge.returncode == 0, stderr
+    assert returncode == 0, stderr
     labelled = read_records(judged, Trajectory)
     assert sorted(t.id for t in labelled) == sorted(ids)
     verdicts = [j.verdict for t in labelled for j in t.step_judgements or []]
