@@ -99,11 +99,7 @@ def gold(config: ExperimentConfig, judged: Path, kept: Path, log: Callable[[str]
     assert config.warm_start is not None
     tasks, corpus = load_task_files(config.warm_start.data)
     section = config.generate
-    advance = counter(progress, "warm-start gold", len(tasks))
-    count = build_gold_trajectories(
-        tasks, corpus, section.max_steps, judged, kept,
-        on_progress=advance,
-    )
+    count = build_gold_trajectories(tasks, corpus, section.max_steps, judged, kept, progress=progress)
     log(f"    {count} of {len(tasks)} gold trajectories kept (every step GOOD, answer right)")
     if not count:
         raise SwirlError("warm_start: no gold trajectory passed the reference judge; check warm_start.data")
