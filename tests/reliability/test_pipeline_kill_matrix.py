@@ -1,13 +1,13 @@
 """kill -9 of `swirl run` in each stage (generate, judge, train, eval) and of `swirl eval`;
-the same command again must end with exactly the records of an uninterrupted run.
+the same command again must end with exactly the records an uninterrupted run writes.
 
 One run directory is killed once in every stage in turn (each rerun resumes the stage
-killed before and is killed in the next one), then finished; the uninterrupted reference
-run is shared with the `swirl eval` case. Records are compared by identity (trajectory
-ids, split rows, logged training steps, evaluated questions): the policy samples, and a
-resumed stage batches other requests together, so texts may differ after the kill
-point; the records written before it must survive byte for byte. Each case prints its
-row of the matrix in docs/RELIABILITY.md (run with -s to see them).
+killed before and is killed in the next one), then finished. What an uninterrupted run
+writes is known without running one: every trajectory id of the questions once, in
+generate, judge and filter (strategy none); every step of the judged trajectories once
+in the split; each training step logged once and one final model; every question of the
+seeded eval subset once per model. Records written before a kill must survive byte for
+byte. Each case prints its row of the matrix in docs/RELIABILITY.md (run with -s).
 """
 
 from __future__ import annotations
@@ -22,18 +22,23 @@ import pytest
 import yaml
 from reliability.test_crash_safety import kill_when, lines
 
+from swirl.experiment import load_experiment
+from swirl.pipeline import load_task_files
+from swirl.rollout import trajectory_id
+from swirl.tasks import BENCHMARK_FORMATS, load_tasks, sample_tasks
+
 DATA = Path(__file__).resolve().parents[2] / "src" / "swirl" / "data"
 # The smallest sizes that still leave every stage something to resume: 5 questions x 2
-# trajectories of up to 2 steps give the judge (llama.cpp, fast on a CPU) two chunks of at
-# most 16 steps; 2 training steps with a checkpoint after each; the base model and the
-# trained one answer 2 questions each.
+# trajectories of 2 steps give the judge two chunks (at most 16 steps each); 2 training
+# steps with a checkpoint after each; the base model and the trained one answer 2
+# questions each.
 CONFIG = {
     "name": "kill-matrix",
     "seed": 0,
     "data": [{"path": str(DATA / "quickstart_gsm8k_train.jsonl"), "format": "gsm8k", "limit": 5}],
     "policy": {"model": "default", "backend": "hf"},
     "generate": {"num_trajectories": 2, "max_steps": 2, "temperature": 1.0, "max_tokens": 16},
-    "judge": {"model": "default", "mode": "score", "backend": "llamacpp"},
+    "judge": {"model": "default", "mode": "score"},
     "filter": {"strategy": "none"},
     "train": {"algo": "swirl", "judge": "reference", "num_generations": 2, "batch_size": 2, "max_steps": 2,
               "max_completion_tokens": 16, "save_steps": 1},
@@ -41,28 +46,13 @@ CONFIG = {
              "limit": 2, "max_tokens": 16, "max_steps": 2, "bootstrap": 10},
 }
 STAGES = ("round-1/generate", "round-1/judge", "round-1/filter", "round-1/split", "round-1/train", "eval")
+EVAL_LABELS = ("base", "round-1")
 
 
 def jsonl_ids(path: Path, key=lambda record: record["id"]) -> Counter:
     if not path.exists():
         return Counter()
     return Counter(key(json.loads(line)) for line in path.read_text().splitlines())
-
-
-def records(run: Path) -> dict[str, Counter]:
-    """What each stage has written, as countable identities (a duplicate counts twice)."""
-    here = run / "round-1"
-    steps = here / "split" / "steps.jsonl"
-    metrics = here / "train" / "metrics.jsonl"
-    finals = Counter(["final"]) if (here / "train" / "final" / "model.safetensors").is_file() else Counter()
-    return {
-        "round-1/generate": jsonl_ids(here / "trajectories.jsonl"),
-        "round-1/judge": jsonl_ids(here / "judged.jsonl"),
-        "round-1/filter": jsonl_ids(here / "filtered.jsonl"),
-        "round-1/split": jsonl_ids(steps, lambda row: (row["trajectory_id"], row["step_index"])),
-        "round-1/train": jsonl_ids(metrics, lambda row: ("step", row["step"], "loss" in row)) + finals,
-        "eval": evaluated(run / "eval"),
-    }
 
 
 def evaluated(directory: Path) -> Counter:
@@ -73,9 +63,57 @@ def evaluated(directory: Path) -> Counter:
     return found
 
 
+def records(run: Path) -> dict[str, Counter]:
+    """What each stage has written, as countable identities (a duplicate counts twice)."""
+    here = run / "round-1"
+    finals = Counter(["final"]) if (here / "train" / "final" / "model.safetensors").is_file() else Counter()
+    return {
+        "round-1/generate": jsonl_ids(here / "trajectories.jsonl"),
+        "round-1/judge": jsonl_ids(here / "judged.jsonl"),
+        "round-1/filter": jsonl_ids(here / "filtered.jsonl"),
+        "round-1/split": jsonl_ids(here / "split" / "steps.jsonl", lambda row: (row["trajectory_id"], row["step_index"])),
+        "round-1/train": jsonl_ids(here / "train" / "metrics.jsonl", lambda row: ("step", row["step"], "loss" in row))
+        + finals,
+        "eval": evaluated(run / "eval"),
+    }
+
+
+def expected_records(experiment: Path, run: Path) -> dict[str, Counter]:
+    """What an uninterrupted run writes; the split's rows follow the judged trajectories' steps."""
+    config = load_experiment(experiment)
+    tasks, _ = load_task_files(config.data)
+    trajectories = Counter(trajectory_id(task, k) for task in tasks for k in range(config.generate.num_trajectories))
+    judged = [json.loads(line) for line in (run / "round-1" / "judged.jsonl").read_text().splitlines()]
+    steps = Counter((t["id"], step["index"]) for t in judged for step in t["steps"])
+    training = Counter([*(("step", n, True) for n in range(1, config.train.max_steps + 1)),
+                        ("step", config.train.max_steps, False), "final"])
+    return {
+        "round-1/generate": trajectories,
+        "round-1/judge": trajectories,
+        "round-1/filter": trajectories,
+        "round-1/split": steps,
+        "round-1/train": training,
+        "eval": expected_evaluated(config),
+    }
+
+
+def expected_evaluated(config) -> Counter:
+    expected = Counter()
+    for benchmark in config.eval.benchmarks:
+        questions = sample_tasks(load_tasks(benchmark.path, BENCHMARK_FORMATS[benchmark.name]), config.eval.limit,
+                                 config.seed)
+        expected += Counter((label, benchmark.name, task.id) for label in EVAL_LABELS for task in questions)
+    return expected
+
+
 def state(run: Path) -> dict:
     path = run / "run_state.json"
     return json.loads(path.read_text())["stages"] if path.exists() else {}
+
+
+def started(run: Path, stage: str) -> bool:
+    entry = state(run).get(stage)
+    return bool(entry and not entry["done"])
 
 
 def matrix_row(case: str, stage: str, at_kill: Counter, expected: Counter, found: Counter) -> str:
@@ -85,34 +123,8 @@ def matrix_row(case: str, stage: str, at_kill: Counter, expected: Counter, found
             f"found {sum(found.values())} | lost {lost} | duplicated {duplicated}")
 
 
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("kill-matrix") / "experiment.yaml"
-    path.write_text(yaml.safe_dump(CONFIG))
-    return path
-
-
-def swirl_run(experiment: Path, output: Path, log: Path) -> subprocess.CompletedProcess:
-    with log.open("w") as handle:
-        return subprocess.run([sys.executable, "-m", "swirl", "run", str(experiment), "--output", str(output)],
-                              stdout=handle, stderr=subprocess.STDOUT, timeout=1800, check=False)
-
-
-@pytest.fixture(scope="module")
-def reference(experiment, default_checkpoint) -> Path:
-    output = experiment.parent / "reference"
-    completed = swirl_run(experiment, output, experiment.parent / "reference.log")
-    assert completed.returncode == 0, (experiment.parent / "reference.log").read_text()[-3000:]
-    return output
-
-
-def started(run: Path, stage: str) -> bool:
-    entry = state(run).get(stage)
-    return bool(entry and not entry["done"])
-
-
 def kill_points(run: Path, log: Path) -> list:
-    """(stage, condition) pairs: the stage has started and is under way."""
+    """(stage, condition, output file) per kill: the stage has started and is under way."""
     here = run / "round-1"
     base_eval = run / "eval" / "trajectories" / "base" / "gsm8k.jsonl"
     return [
@@ -120,12 +132,15 @@ def kill_points(run: Path, log: Path) -> list:
         # so generate writes nothing before it: the kill lands in the first round, once the
         # policy is loaded and the progress line printed. (A kill between written
         # trajectories is tests/test_generate.py::test_resume_after_kill_gives_exactly_the_expected_set.)
-        ("round-1/generate", lambda: started(run, "round-1/generate") and "round-1 generate: 0/" in log.read_text()),
-        ("round-1/judge", lambda: started(run, "round-1/judge") and lines(here / "judged.jsonl") >= 1),
+        ("round-1/generate", lambda: started(run, "round-1/generate") and "round-1 generate: 0/" in log.read_text(),
+         here / "trajectories.jsonl"),
+        ("round-1/judge", lambda: started(run, "round-1/judge") and lines(here / "judged.jsonl") >= 1,
+         here / "judged.jsonl"),
         # Step 2 is logged just before its checkpoint is written: the kill lands in that write.
-        ("round-1/train", lambda: started(run, "round-1/train") and lines(here / "train" / "metrics.jsonl") >= 2),
+        ("round-1/train", lambda: started(run, "round-1/train") and lines(here / "train" / "metrics.jsonl") >= 2,
+         here / "train" / "metrics.jsonl"),
         # The base model's questions are written; the trained model's are not.
-        ("eval", lambda: started(run, "eval") and lines(base_eval) >= 1),
+        ("eval", lambda: started(run, "eval") and lines(base_eval) >= 1, base_eval),
     ]
 
 
@@ -138,82 +153,80 @@ def check_resumed(log: str, killed_in: str | None) -> None:
         assert f"[{earlier}] unchanged, skipped" in log, log[-3000:]
 
 
-OUTPUT_FILES = {
-    "round-1/generate": "round-1/trajectories.jsonl",
-    "round-1/judge": "round-1/judged.jsonl",
-    "round-1/train": "round-1/train/metrics.jsonl",
-    "eval": "eval/trajectories/base/gsm8k.jsonl",
-}
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("kill-matrix") / "experiment.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
 
 
-@pytest.mark.slow
-def test_run_killed_in_every_stage_ends_with_the_uninterrupted_records(experiment, reference, tmp_path):
-    expected = records(reference)
-    assert all(expected[stage] for stage in STAGES), expected
-    assert all(count == 1 for stage in STAGES for count in expected[stage].values())
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def killed_run(experiment, default_checkpoint) -> tuple[Path, list[tuple], str]:
+    """The run killed in every stage in turn, then finished: (directory, kills, last log)."""
+    run = experiment.parent / "run"
     command = [sys.executable, "-m", "swirl", "run", str(experiment), "--output", str(run)]
     kills = []
     previous = None
     for attempt in range(4):
-        log = tmp_path / f"attempt-{attempt + 1}.log"
+        log = experiment.parent / f"attempt-{attempt + 1}.log"
         log.touch()
-        stage, ready = kill_points(run, log)[attempt]
-        assert kill_when(command, ready, timeout=1800, log=log), f"the run finished before it was killed in {stage}"
+        stage, ready, output = kill_points(run, log)[attempt]
+        assert kill_when(command, ready, timeout=2400, log=log), f"the run finished before it was killed in {stage}"
         check_resumed(log.read_text(), previous)
-        position = STAGES.index(stage)
         stages = state(run)
-        assert all(stages[earlier]["done"] for earlier in STAGES[:position]), stages
+        assert all(stages[earlier]["done"] for earlier in STAGES[: STAGES.index(stage)]), stages
         assert not stages[stage]["done"]
-        written = records(run)[stage]
-        assert written != expected[stage], f"{stage}: killed after its last record"
-        output = run / OUTPUT_FILES[stage]
-        kills.append((attempt, stage, written, output, output.read_bytes() if output.exists() else b""))
+        kills.append((attempt, stage, records(run)[stage], output, output.read_bytes() if output.exists() else b""))
         previous = stage
+    log = experiment.parent / "finish.log"
+    with log.open("w") as handle:
+        completed = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, timeout=2400, check=False)
+    assert completed.returncode == 0, log.read_text()[-3000:]
+    check_resumed(log.read_text(), previous)
+    return run, kills, experiment
 
-    log = tmp_path / "finish.log"
-    completed = swirl_run(experiment, run, log)
-    text = log.read_text()
-    assert completed.returncode == 0, text[-3000:]
-    check_resumed(text, previous)
 
+@pytest.mark.slow
+def test_run_killed_in_every_stage_ends_with_the_uninterrupted_records(killed_run):
+    run, kills, experiment = killed_run
+    expected = expected_records(experiment, run)
     found = records(run)
-    for attempt, stage, written, output, before in kills:
+    for attempt, stage, at_kill, output, before in kills:
+        print(matrix_row(f"swirl run, kill {attempt + 1}", stage, at_kill, expected[stage], found[stage]))
+        assert at_kill != expected[stage], f"{stage}: killed after its last record"
         # A kill can tear the last line; it is cut off, every complete line before it stays.
         # (Not for training: a step logged after the last complete checkpoint is trained again.)
         if stage != "round-1/train":
             assert output.read_bytes().startswith(before[: before.rfind(b"\n") + 1]), f"{stage}: records changed"
-        print(matrix_row(f"swirl run, kill {attempt + 1}", stage, written, expected[stage], found[stage]))
     assert found == expected
-    assert all(entry["done"] for entry in state(run).values())
+    assert all(entry["done"] for entry in state(run).values()) and len(state(run)) == len(STAGES)
     assert not list(run.rglob(".*.partial"))
 
 
 @pytest.mark.slow
-def test_eval_killed_then_resumed(reference, tmp_path):
-    section = CONFIG["eval"]
-    [benchmark] = section["benchmarks"]
+def test_eval_killed_then_resumed(killed_run, tmp_path):
+    run, _, experiment = killed_run
+    config = load_experiment(experiment)
+    [benchmark] = config.eval.benchmarks
     output = tmp_path / "eval"
     command = [
-        sys.executable, "-m", "swirl", "eval", "--model", "default", "--model", str(reference / "round-1/train/final"),
-        "--label", "base", "--label", "round-1", "--benchmarks", benchmark["name"], "--input", benchmark["path"],
-        "--output", str(output), "--limit", str(section["limit"]), "--seed", str(CONFIG["seed"]),
-        "--max-tokens", str(section["max_tokens"]), "--max-steps", str(section["max_steps"]),
-        "--bootstrap", str(section["bootstrap"]), "--backend", "hf",
+        sys.executable, "-m", "swirl", "eval", "--model", "default", "--model", str(run / "round-1/train/final"),
+        *(option for label in EVAL_LABELS for option in ("--label", label)),
+        "--benchmarks", benchmark.name, "--input", str(benchmark.path), "--output", str(output),
+        "--limit", str(config.eval.limit), "--seed", str(config.seed), "--max-tokens", str(config.eval.max_tokens),
+        "--max-steps", str(config.eval.max_steps), "--bootstrap", str(config.eval.bootstrap), "--backend", "hf",
     ]
-    base = output / "trajectories" / "base" / "gsm8k.jsonl"
-    assert kill_when(command, lambda: lines(base) >= 1, timeout=1800)
-    at_kill = evaluated(output)
-    before = base.read_bytes()
+    base = output / "trajectories" / EVAL_LABELS[0] / f"{benchmark.name}.jsonl"
+    assert kill_when(command, lambda: lines(base) >= 1, timeout=2400)
+    at_kill, before = evaluated(output), base.read_bytes()
     assert not (output / "metrics.json").exists()
 
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=2400, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert base.read_bytes().startswith(before[: before.rfind(b"\n") + 1])
-    # The pipeline's eval stage drew the same questions (same file, limit and seed).
-    expected = evaluated(reference / "eval")
-    found = evaluated(output)
+    expected, found = expected_evaluated(config), evaluated(output)
     print(matrix_row("swirl eval", "eval", at_kill, expected, found))
+    assert at_kill != expected
+    assert base.read_bytes().startswith(before[: before.rfind(b"\n") + 1])
     assert found == expected
     metrics = json.loads((output / "metrics.json").read_text())
-    assert {m["label"] for m in metrics["models"]} == {"base", "round-1"}
+    assert {m["label"] for m in metrics["models"]} == set(EVAL_LABELS)
