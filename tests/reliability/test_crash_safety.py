@@ -24,9 +24,12 @@ def swirl(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "swirl", *args], capture_output=True, text=True, **kwargs)
 
 
-def kill_when(command, ready, timeout=600):
-    """Start ``command``, SIGKILL it as soon as ``ready()`` is true; return True if it was killed mid-run."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def kill_when(command, ready, timeout=600, log=None):
+    """Start ``command``, SIGKILL it as soon as ``ready()`` is true; return True if it was killed mid-run.
+
+    Its output goes to the file ``log`` when given."""
+    with open(log or os.devnull, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None and not ready():
         time.sleep(0.02)

@@ -1,8 +1,9 @@
 """`swirl train` with an observer attached, for the distributed test (run under `accelerate launch`).
 
 Takes the `swirl` command line (``train --input ...``). The observer only records: after
-every optimizer step, each rank appends to ``$SWIRL_PROBE_DIR/rank-<N>.jsonl`` a
-fingerprint of all its weights and fingerprints of the rows it trained on in that step.
+every optimizer step (and once before the first, as step 0), each rank appends to
+``$SWIRL_PROBE_DIR/rank-<N>.jsonl`` a fingerprint of all its weights and fingerprints of
+the rows it trained on in that step.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ class Probe(TrainerCallback):
         self.path = path
         self.rows: list[str] = []
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 (transformers callback)
-        record = {"step": state.global_step, "weights": weights_fingerprint(model), "rows": self.rows}
+    def record(self, step: int, model) -> None:
+        record = {"step": step, "weights": weights_fingerprint(model), "rows": self.rows}
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self.rows = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.record(state.global_step, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 (transformers callback)
+        self.record(state.global_step, model)
 
 
 def build_with_probe(settings):

@@ -50,11 +50,14 @@ def launch(split_dir: Path, output: Path, *options: str) -> list[list[dict]]:
 
 def check_data_parallel(ranks: list[list[dict]]) -> None:
     first, second = ranks
-    assert [r["step"] for r in first] == [r["step"] for r in second] == [1, 2]
+    assert [r["step"] for r in first] == [r["step"] for r in second] == [0, 1, 2]
     for mine, theirs in zip(first, second):
         assert mine["weights"] == theirs["weights"], f"ranks diverged at step {mine['step']}"
+    for mine, theirs in zip(first[1:], second[1:]):
         assert mine["rows"] and theirs["rows"]
         assert not set(mine["rows"]) & set(theirs["rows"]), f"ranks shared rows at step {mine['step']}"
+    # Otherwise identical weights would prove nothing: the ranks must agree on an actual update.
+    assert first[-1]["weights"] != first[0]["weights"], "the weights did not change"
 
 
 def check_final(run: Path) -> None:
@@ -74,16 +77,23 @@ def check_final(run: Path) -> None:
 def test_sft_on_two_processes(split_dir, tmp_path, default_checkpoint):
     ranks = launch(split_dir, tmp_path, "--algo", "sft", "--batch-size", "2", "--learning-rate", "1e-4")
     check_data_parallel(ranks)
-    assert ranks[0][0]["weights"] != ranks[0][1]["weights"], "the weights did not change"
     check_final(tmp_path / "run")
 
 
 @pytest.mark.slow
 def test_swirl_with_lora_on_two_processes(split_dir, tmp_path, default_checkpoint):
-    # G=2 completions per state and 2 per rank: each rank scores its own state. (A step may
-    # leave the weights unchanged here: when both actions of a state get the same reward,
-    # GRPO's advantage is zero.)
-    ranks = launch(split_dir, tmp_path, "--algo", "swirl", "--judge", "reference", "-G", "2", "--batch-size", "2",
+    # G=2 completions per state and 2 per rank: each rank scores its own state. The embedded
+    # judge's P(GOOD) differs between two actions, so GRPO's advantage is not zero (the
+    # reference judge gives every invalid action of the embedded policy the same 0).
+    ranks = launch(split_dir, tmp_path, "--algo", "swirl", "--judge", "default", "-G", "2", "--batch-size", "2",
                    "--lora", "--learning-rate", "1e-3")
     check_data_parallel(ranks)
     check_final(tmp_path / "run")
+    assert merged_weights_differ(default_checkpoint, tmp_path / "run" / "final"), "the LoRA update was not merged"
+
+
+def merged_weights_differ(base: Path, final: Path) -> bool:
+    from safetensors.torch import load_file
+
+    before, after = load_file(base / "model.safetensors"), load_file(final / "model.safetensors")
+    return any(not before[name].equal(after[name]) for name in before.keys() & after.keys())

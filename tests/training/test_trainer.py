@@ -123,6 +123,21 @@ def test_resume_continues_step_count(swirl_run, split_dir):
     assert summary["global_step"] == 3
 
 
+def test_resumed_run_logs_each_step_once(tmp_path):
+    from transformers import TrainerState
+
+    from swirl.training.trainer import MetricsLog
+
+    path = tmp_path / METRICS_FILE
+    # A run killed while writing checkpoint-2: step 2 is logged, the last complete checkpoint is 1.
+    path.write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.4}\n{"step": 3, "lo')
+    log = MetricsLog(path)
+    log.on_train_begin(None, TrainerState(global_step=1), None)
+    log.on_log(None, TrainerState(global_step=2), None, logs={"loss": 0.3})
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.3}]
+
+
 @pytest.mark.slow
 def test_sft_masks_prompt_and_loss_decreases(split_dir, tmp_path, default_checkpoint):
     settings = quick(split_dir, tmp_path, algo="sft", max_steps=8, learning_rate=1e-4, batch_size=4)

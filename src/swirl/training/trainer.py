@@ -27,6 +27,7 @@ from typing import Any
 from transformers import PrinterCallback, TrainerCallback
 
 from swirl.errors import SwirlError
+from swirl.jsonl import write_atomically
 from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
@@ -41,10 +42,24 @@ METRICS_FILE = "metrics.jsonl"
 
 
 class MetricsLog(TrainerCallback):
-    """Appends every logged metrics dict, with its step, to ``metrics.jsonl``."""
+    """Appends every logged metrics dict, with its step, to ``metrics.jsonl``.
+
+    A run killed after its last checkpoint has logged steps that the resumed run trains
+    (and logs) again; those lines, and a torn last line, are dropped when training starts,
+    so every step is logged once.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+            if line.endswith("\n") and json.loads(line).get("step", 0) <= state.global_step:
+                kept.append(line)
+        write_atomically(self.path, kept)
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (TRL callback signature)
         if logs and state.is_world_process_zero:
