@@ -1,5 +1,6 @@
-"""KV reuse in the hf backend: multi-step rollouts of the embedded model come out the same
-with and without it, while far fewer tokens go through the model."""
+"""KV reuse on the embedded model: multi-step rollouts of the hf backend, and generation
+from repeated prompts (GRPO's G actions per state), come out the same with and without it,
+while far fewer tokens go through the model."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import GenerationConfig
 
-from swirl.backends.hf import HFBackend, PrefixStore, common_prefix_length
+from swirl.backends.hf import (
+    HFBackend,
+    PrefixStore,
+    common_prefix_length,
+    prefill_repeated_prompts,
+)
 from swirl.generate import ToolSettings, build_toolsets
 from swirl.records import SamplingSettings
 from swirl.rollout import RolloutSettings, run_rollouts
@@ -72,3 +80,28 @@ def test_seeded_sampling_with_kv_reuse_is_deterministic(hf_backend):
     # Again on a fresh backend, and on this one, whose caches now hold the first run's ends.
     assert rollouts(HFBackend(hf_backend.model, hf_backend.tokenizer, kv_reuse=True), temperature=0.7) == first
     assert rollouts(backend, temperature=0.7) == first
+
+
+def test_repeated_prompts_are_encoded_once_with_the_same_samples(hf_backend):
+    model, tokenizer = hf_backend.model, hf_backend.tokenizer
+    texts = [
+        tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+        for question in ("What is 12*7?", "Name a prime number larger than ten, please.")
+        for _ in range(4)
+    ]
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    config = GenerationConfig(do_sample=True, temperature=0.9, top_k=0, max_new_tokens=12,
+                              pad_token_id=tokenizer.pad_token_id)
+
+    def sample():
+        torch.manual_seed(0)
+        return model.generate(**inputs, generation_config=config)
+
+    with counting_tokens(model) as plain_tokens:
+        expected = sample()
+    with prefill_repeated_prompts(model), counting_tokens(model) as shared_tokens:
+        shared = sample()
+    assert torch.equal(shared, expected)
+    assert len({tuple(row) for row in expected[:4, inputs["input_ids"].shape[1]:].tolist()}) > 1
+    assert shared_tokens[0] < plain_tokens[0] / 2
+    assert "generate" not in vars(model)

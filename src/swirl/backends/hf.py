@@ -13,11 +13,16 @@ questions) encode it once. Each conversation is encoded alone up to its last tok
 padding sits inside a stored cache; a batch is then assembled left-padded around those
 caches and ``generate`` feeds each row only its last prompt token. Positions follow the
 attention mask, so the tokens and their positions are those of the unshared path.
+
+:func:`prefill_repeated_prompts` does the same for GRPO's sampling, where each state is in
+the batch once per sampled action.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -36,6 +41,65 @@ from swirl.records import ChatMessage
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 """Keys and values per layer, each ``[1, kv_heads, tokens, head_dim]``."""
+
+
+def reusable_cache(model: Any) -> bool:
+    """Whether ``model``'s KV cache can be spliced per layer along the sequence and across rows.
+
+    Layers that drop or summarise old tokens (sliding windows, linear attention) cannot be.
+    """
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
+
+@contextmanager
+def prefill_repeated_prompts(model: Any) -> Iterator[None]:
+    """While open, ``model.generate`` encodes each distinct row of a batch once and copies its cache to the repeats.
+
+    GRPO samples G actions of a state by repeating the state G times in the batch. Rows are
+    compared with their padding, so a repeat's positions and mask are exactly its original's,
+    and ``generate`` then feeds every row only its last prompt token.
+    """
+    if not reusable_cache(model):
+        yield
+        return
+    own = vars(model).get("generate")
+    generate = model.generate
+
+    def generate_once_per_prompt(
+        input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs: Any
+    ) -> Any:
+        rows = [tuple(row) for row in input_ids.tolist()] if input_ids is not None else []
+        first: dict[tuple[int, ...], int] = {}
+        for index, row in enumerate(rows):
+            first.setdefault(row, index)
+        config = kwargs.get("generation_config")
+        # Inputs beyond the prompt (images, token types) or a cache of generate's choosing: leave them to it.
+        own_call = set(kwargs) - {"generation_config"} or getattr(config, "cache_implementation", None)
+        if own_call or attention_mask is None or input_ids.shape[1] < 2 or len(first) == len(rows):
+            return generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        unique = list(first.values())
+        mask = attention_mask[unique, :-1]
+        cache = DynamicCache(config=model.config)
+        model(
+            input_ids=input_ids[unique, :-1],
+            attention_mask=mask,
+            position_ids=(mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0),
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        slot = {row: n for n, row in enumerate(first)}
+        cache.batch_select_indices(torch.tensor([slot[row] for row in rows], device=input_ids.device))
+        return generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache, **kwargs)
+
+    model.generate = generate_once_per_prompt
+    try:
+        yield
+    finally:
+        if own is None:
+            del model.generate
+        else:
+            model.generate = own
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -100,7 +164,7 @@ class HFBackend(Backend):
         name: str = "hf",
         batch_size: int = 32,
         kv_reuse: bool = True,
-        kv_reuse_bytes: int = 4 << 30,
+        kv_reuse_bytes: int = 2 << 30,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -108,15 +172,12 @@ class HFBackend(Backend):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
-        # Stored caches are spliced per layer along the sequence; layers that drop or
-        # summarise old tokens (sliding windows, linear attention) cannot be, so those
-        # models always re-encode.
-        self.kv_reuse = kv_reuse and all(
-            type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers
-        )
+        self.kv_reuse = kv_reuse and reusable_cache(model)
         self.kv_reuse_bytes = kv_reuse_bytes
-        """Memory the caches kept between calls may take; continuations beyond it are re-encoded next time."""
+        """Memory the caches kept between calls may take, and again those of the prefixes one call
+        shares; what does not fit is encoded again."""
         self._store = PrefixStore()
+        """The caches of the last call's continuations."""
         self.info = BackendInfo(name=f"hf:{name}", supports_logprobs=True)
 
     @classmethod
@@ -170,11 +231,11 @@ class HFBackend(Backend):
         results: list[Completion | None] = [None] * len(conversations)
         if request.seed is not None:
             torch.manual_seed(request.seed)
-        kept = PrefixStore()
+        shared, kept = PrefixStore(), PrefixStore()
         for chunk in self._chunks(texts):
             chunk_texts = [texts[i] for i in chunk]
             if self.kv_reuse:
-                completions = self._generate_reusing(chunk_texts, request, kept)
+                completions = self._generate_reusing(chunk_texts, request, shared, kept)
             else:
                 completions = self._generate_chunk(chunk_texts, request)
             for index, completion in zip(chunk, completions):
@@ -188,10 +249,12 @@ class HFBackend(Backend):
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         return self._completions(output[:, inputs["input_ids"].shape[1] :].tolist(), prompt_tokens, request)
 
-    def _generate_reusing(self, texts: list[str], request: GenerationRequest, kept: PrefixStore) -> list[Completion]:
+    def _generate_reusing(
+        self, texts: list[str], request: GenerationRequest, shared: PrefixStore, kept: PrefixStore
+    ) -> list[Completion]:
         """Generate for one chunk from stored caches, and keep the caches of its continuations in ``kept``."""
         token_ids = [tuple(self._token_ids(text)) for text in texts]
-        caches = [self._cache_for(ids[:-1]) for ids in token_ids]
+        caches = [self._cache_for(ids[:-1], shared) for ids in token_ids]
         width = max(len(ids) for ids in token_ids)
         pads = [width - len(ids) for ids in token_ids]
         device = self.model.device
@@ -218,9 +281,10 @@ class HFBackend(Backend):
                 kept.add(tuple(output[row, pad:cached].tolist()), kv)
         return self._completions(output[:, width:].tolist(), [len(ids) for ids in token_ids], request)
 
-    def _cache_for(self, ids: tuple[int, ...]) -> KV:
-        """The KV cache of ``ids``: the longest stored prefix, extended by encoding the rest once."""
-        reused, stored = self._store.longest_prefix(ids)
+    def _cache_for(self, ids: tuple[int, ...], shared: PrefixStore) -> KV:
+        """The KV cache of ``ids``: the longest prefix stored or ``shared`` in this call, extended
+        by encoding the rest, which is then shared with the rest of the call."""
+        reused, stored = max(self._store.longest_prefix(ids), shared.longest_prefix(ids), key=lambda found: found[0])
         prefix = [(k[:, :, :reused], v[:, :, :reused]) for k, v in stored] if stored else []
         if reused == len(ids):
             return prefix
@@ -228,7 +292,8 @@ class HFBackend(Backend):
         suffix = torch.tensor([ids[reused:]], device=self.model.device)
         self.model(input_ids=suffix, cache=cache, use_cache=True, logits_to_keep=1)
         kv = [(k, v) for k, v, _ in cache]
-        self._store.add(ids, kv)
+        if shared.nbytes + kv_bytes(kv) <= self.kv_reuse_bytes:
+            shared.add(ids, kv)
         return kv
 
     def _completions(
