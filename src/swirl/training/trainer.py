@@ -209,8 +209,9 @@ def _stepwise_grpo_trainer_class():
         """Closing tags of the dataset's tools and the answer (:func:`~swirl.training.reward.action_stops`)."""
 
         def _generate_single_turn(self, *args: Any, **kwargs: Any):
-            # Every state is in the batch once per sampled action; TRL's transformers path
-            # generates from accelerator.unwrap_model(model_wrapped), which encodes it once here.
+            # Each state is in the batch once per action to sample. TRL's transformers path calls
+            # generate on accelerator.unwrap_model(model_wrapped), which then encodes each state
+            # once; vLLM and paged generation do not call it and are left as they are.
             with prefill_repeated_prompts(self.accelerator.unwrap_model(self.model_wrapped)):
                 completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
             lengths = [kept_length(ids, self.processing_class, self.action_stops) for ids in completion_ids]
