@@ -360,3 +360,32 @@ def test_sampled_actions_end_at_the_custom_tools_closing_tag(tmp_path, monkeypat
     trainer.train()
     assert len(sampled) == 2
     assert all(text.startswith("<find>x</find>") and text.count("</find>") == 1 for text in sampled), sampled
+
+
+def test_sampling_encodes_each_state_once_with_the_same_samples(split_dir, tmp_path, default_checkpoint):
+    """TRL's transformers generation, given G copies of each state as a training step gives it."""
+    import torch
+    from trl import GRPOTrainer
+
+    trainer, tokenizer, _ = build_trainer(quick(split_dir, tmp_path, max_completion_tokens=12))
+    states = [tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+              for row in trainer.train_dataset.select(range(2))]
+    prompt_ids = [tokenizer.encode(state, add_special_tokens=False) for state in states for _ in range(4)]
+    model = trainer.accelerator.unwrap_model(trainer.model_wrapped)
+
+    def sample(generate_single_turn):
+        fed = []
+        hook = model.register_forward_pre_hook(lambda _m, _a, kwargs: fed.append(kwargs["input_ids"].numel()),
+                                               with_kwargs=True)
+        torch.manual_seed(0)
+        try:
+            completions, _ = generate_single_turn(trainer, prompt_ids, None, {}, 4)
+        finally:
+            hook.remove()
+        return completions, sum(fed)
+
+    shared, shared_tokens = sample(type(trainer)._generate_single_turn)
+    plain, plain_tokens = sample(GRPOTrainer._generate_single_turn)
+    assert shared == [ids[:kept_length(ids, tokenizer, trainer.action_stops)] for ids in plain]
+    assert len({tuple(ids) for ids in plain[:4]}) > 1
+    assert shared_tokens < plain_tokens / 2

@@ -213,15 +213,22 @@ def _stepwise_grpo_trainer_class():
     import torch
     from trl import GRPOTrainer
 
+    from swirl.backends.hf import prefill_repeated_prompts
+
     class StepwiseGRPOTrainer(PrefixSharingMixin, GRPOTrainer):
-        """GRPO whose sampled actions end at their first closing tag, like rollouts do, and whose
-        log-prob forwards share each state's tokens between its actions (``prefix_sharing``)."""
+        """GRPO whose sampled actions end at their first closing tag, like rollouts do, whose
+        sampling encodes each state once for its G actions, and whose log-prob forwards share
+        each state's tokens between its actions (``prefix_sharing``)."""
 
         action_stops: Sequence[str] = ()
         """Closing tags of the dataset's tools and the answer (:func:`~swirl.training.reward.action_stops`)."""
 
         def _generate_single_turn(self, *args: Any, **kwargs: Any):
-            completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
+            # Each state is in the batch once per action to sample. TRL's transformers path calls
+            # generate on accelerator.unwrap_model(model_wrapped), which then encodes each state
+            # once; vLLM and paged generation do not call it and are left as they are.
+            with prefill_repeated_prompts(self.accelerator.unwrap_model(self.model_wrapped)):
+                completion_ids, logprobs = super()._generate_single_turn(*args, **kwargs)
             lengths = [kept_length(ids, self.processing_class, self.action_stops) for ids in completion_ids]
             completion_ids = [ids[:n] for ids, n in zip(completion_ids, lengths)]
             if logprobs is not None:
