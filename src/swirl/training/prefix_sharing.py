@@ -307,8 +307,9 @@ class PrefixSharingMixin:
         """In trajectory mode, TRL's sampler reordered so that a trajectory's states share a batch."""
         sampler = super()._get_train_sampler(dataset)  # type: ignore[misc]
         dataset = self.train_dataset if dataset is None else dataset  # type: ignore[attr-defined]
-        if self.prefix_sharing != "trajectory":
-            return sampler
+        per_batch = self.args.per_device_train_batch_size // self.num_generations  # type: ignore[attr-defined]
+        if self.prefix_sharing != "trajectory" or per_batch < 2:
+            return sampler  # one state per batch: nothing to share across states, so TRL's order is kept
         if not {"trajectory_id", "step_index"} <= set(dataset.column_names):
             warnings.warn("prefix sharing 'trajectory': the dataset has no trajectory_id/step_index columns, so "
                           "states are batched in TRL's order and share trunks only by chance", stacklevel=2)
