@@ -1,14 +1,17 @@
 """Step-wise RL update throughput on the embedded model, per prefix-sharing mode, side by side.
 
-Runs a few SWiRL (GRPO) steps on the states of real multi-step GSM8K trajectories (the runner
-with the calculator tool, replaying the gold solution's calculations and then its answer: at
-least three steps each) with the cheap reference judge as reward, once per mode, each mode in a
-fresh subprocess so that its peak RSS is its own. Prints, per mode: tokens the log-prob forwards
-process per state, states/s, seconds per step split into sampling / reward / forward-backward
-(the rest of the step: old/reference log-probs, loss, backward), peak RSS, CPU seconds (robust to
-other load on a shared machine, where wall time is not), and ratios against off.
+Runs a few SWiRL (GRPO) steps on the states of real three-step GSM8K trajectories (the runner
+with the calculator tool, replaying the gold solution's two calculations and then its answer)
+with the cheap reference judge as reward, once per mode, each mode in a fresh subprocess so that
+its peak RSS is its own. A step trains as many states as a trajectory has (G actions each), and
+the run is one epoch, so every mode trains on the same states: off and group in TRL's random
+batches, trajectory with the states of one trajectory per batch. Prints, per mode: tokens the
+log-prob forwards process per state against the unique tokens (each trajectory's longest state
+once, plus the sampled actions), states/s, seconds per step split into sampling / reward /
+forward-backward (the rest of the step: loss, backward, optimizer), peak RSS, CPU seconds (robust
+to other load on a shared machine, where wall time is not), and ratios against off.
 
-    python benchmarks/train_throughput.py [--steps 3] [--generations 4] [--completion-tokens 48]
+    python benchmarks/train_throughput.py [--modes off,group,trajectory] [--steps 3] [--generations 4]
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ from swirl.generate import ToolSettings, build_toolsets
 from swirl.rollout import RolloutSettings, run_rollouts
 from swirl.splitting import save_steps, split_trajectories
 from swirl.tasks import load_tasks
+from swirl.training.prefix_sharing import state_token_ids
 from swirl.training.settings import PrefixSharing, TrainSettings
 from swirl.training.trainer import build_trainer
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "swirl" / "data" / "quickstart_gsm8k_train.jsonl"
+STATES_PER_TRAJECTORY = 3
+"""Two gold calculations, then the answer."""
 
 
 class GoldSolution(Backend):
@@ -55,12 +61,13 @@ class GoldSolution(Backend):
 
 
 def multi_step_states(directory: Path, trajectories: int) -> int:
-    """Split directory of the states of gold trajectories with at least three steps; returns the state count."""
-    tasks = [t for t in load_tasks(DATA, "gsm8k") if len(t.calculations) >= 2][:trajectories]
+    """Split directory of the states of three-step gold trajectories; returns the state count."""
+    tasks = [t for t in load_tasks(DATA, "gsm8k") if len(t.calculations) == STATES_PER_TRAJECTORY - 1][:trajectories]
     finished = []
     run_rollouts(tasks, GoldSolution(tasks), build_toolsets(tasks, ToolSettings()), RolloutSettings(max_live=1),
                  finished.append, model_name="gold-solution")
     rows = split_trajectories(finished)
+    assert all(len(t.steps) == STATES_PER_TRAJECTORY for t in finished), "a gold trajectory did not take 3 steps"
     save_steps(rows, directory)
     return len(rows)
 
@@ -84,7 +91,8 @@ def run_mode(mode: str, split: Path, args) -> dict:
     """Train ``args.steps`` steps with one prefix-sharing mode in this process; return its figures."""
     with tempfile.TemporaryDirectory() as scratch:
         settings = TrainSettings(input=split, output=Path(scratch), judge="reference", max_steps=args.steps,
-                                 num_generations=args.generations, batch_size=args.generations,
+                                 num_generations=args.generations,
+                                 batch_size=args.generations * STATES_PER_TRAJECTORY,
                                  max_completion_tokens=args.completion_tokens, save_steps=10_000,
                                  prefix_sharing=mode, seed=args.seed)
         trainer, _, _ = build_trainer(settings)
@@ -97,12 +105,23 @@ def run_mode(mode: str, split: Path, args) -> dict:
         cpu = time.process_time()
         trainer.train()
         cpu = time.process_time() - cpu
+        dataset = trainer.train_dataset
+        longest: dict[str, int] = {}
+        for trajectory, prompt in zip(dataset["trajectory_id"], dataset["prompt"]):
+            length = len(state_token_ids(trainer.processing_class, prompt))
+            longest[trajectory] = max(longest.get(trajectory, 0), length)
     step_seconds = sum(e.get("step_time", 0.0) for e in trainer.state.log_history)
     states = args.steps * settings.batch_size // args.generations
+    if states != len(dataset):
+        raise SystemExit(f"{states} states trained, {len(dataset)} in the split: the modes would not be comparable")
+    stats = trainer.prefix_sharing_stats
+    if stats["forwards"] != args.steps:
+        raise SystemExit(f"{stats['forwards']} log-prob forwards in {args.steps} steps: tokens per state assume one")
     sampling, reward = totals["_generate_single_turn"], totals["_calculate_rewards"]
     return {
         "mode": mode, "active_mode": trainer.prefix_sharing, "states": states,
-        "tokens_per_state": trainer.prefix_sharing_stats["forward_tokens"] / states,
+        "tokens_per_state": stats["forward_tokens"] / states,
+        "unique_tokens_per_state": (sum(longest.values()) + stats["completion_tokens"]) / states,
         "states_per_s": states / step_seconds,
         "step_s": step_seconds / args.steps, "sampling_s": sampling / args.steps, "reward_s": reward / args.steps,
         "forward_backward_s": (step_seconds - sampling - reward) / args.steps,
@@ -118,7 +137,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--completion-tokens", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--modes", default="off,group", help="Comma-separated, 'off' first: the ratios are against it.")
+    parser.add_argument("--modes", default="off,group,trajectory",
+                        help="Comma-separated, 'off' first: the ratios are against it.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -132,8 +152,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         split = Path(scratch) / "split"
         count = multi_step_states(split, args.steps)
-        print(f"{count} states of {args.steps} gold GSM8K trajectories (>= 3 steps each); G={args.generations}, "
-              f"{args.steps} steps of one state per mode", flush=True)
+        print(f"{count} states of {args.steps} three-step gold GSM8K trajectories; G={args.generations}, "
+              f"{args.steps} steps of {STATES_PER_TRAJECTORY} states per mode", flush=True)
         results = []
         for mode in modes:
             command = [sys.executable, __file__, "--child", f"{mode}:{split}", "--steps", str(args.steps),
@@ -143,6 +163,7 @@ def main() -> None:
             results.append(json.loads(output.strip().splitlines()[-1]))
             r = results[-1]
             print(f"{mode:<11} (ran as {r['active_mode']:<10}) {r['tokens_per_state']:>6.0f} tok/state "
+                  f"({r['tokens_per_state'] / r['unique_tokens_per_state']:.2f}x the unique) "
                   f"{r['states_per_s']:>6.3f} states/s  step {r['step_s']:>5.1f} s = sampling {r['sampling_s']:>5.1f} "
                   f"+ reward {r['reward_s']:>4.1f} + fwd/bwd {r['forward_backward_s']:>5.1f}  "
                   f"peak RSS {r['peak_rss_gb']:.2f} GB; CPU s/state {r['cpu_s_per_state']:.1f} "

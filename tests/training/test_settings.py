@@ -177,8 +177,9 @@ def test_transformers_generation_gets_no_stop_strings(tmp_path):
     assert not (config.generation_kwargs or {}).get("stop")
 
 
-def test_prefix_sharing_defaults_to_group_and_rejects_unknown_modes(tmp_path):
-    assert TrainSettings(input="s", output=tmp_path).prefix_sharing == "group"
-    assert TrainSettings(input="s", output=tmp_path, prefix_sharing="trajectory").prefix_sharing == "trajectory"
+def test_prefix_sharing_defaults_to_trajectory_and_rejects_unknown_modes(tmp_path):
+    # the fastest exact mode measured (README, 'Prefix sharing')
+    assert TrainSettings(input="s", output=tmp_path).prefix_sharing == "trajectory"
+    assert TrainSettings(input="s", output=tmp_path, prefix_sharing="group").prefix_sharing == "group"
     with pytest.raises(ValidationError):
         TrainSettings(input="s", output=tmp_path, prefix_sharing="tree")

@@ -51,8 +51,11 @@ def train(
     vllm_server_base_url: str = typer.Option("", "--vllm-server-base-url"),
     prefix_sharing: str = typer.Option(
         None, "--prefix-sharing", show_default=False,
-        help="off, group (each state once for its G actions) or trajectory (also across the states of one "
-             "trajectory). Default: the fastest mode that is exact here (see README)."),
+        help="How the log-prob forwards share state tokens: off (TRL's rows, each state G times), group (each "
+             "state once, its G actions as branches) or trajectory (also a trajectory's states on one trunk, batched "
+             "together; shares across states only when --batch-size holds several states). Default: "
+             f"{DEFAULTS.prefix_sharing}, the fastest mode measured exact (README, 'Prefix sharing'); the first batch "
+             "is checked and falls back to off if it differs."),
     limit: int = typer.Option(0, "--limit", min=0, help="Train on the first N states only (0 = all)."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),

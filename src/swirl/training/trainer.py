@@ -32,7 +32,7 @@ from swirl.judges.base import ProcessJudge
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import Task
 from swirl.training.metrics import VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action, step_line, zero_variance_fraction
-from swirl.training.prefix_sharing import PrefixSharingMixin
+from swirl.training.prefix_sharing import PrefixSharingMixin, state_token_ids
 from swirl.training.reward import StepReward, action_stops, completion_text, row_steps
 from swirl.training.settings import SETTINGS_FILE, TrainSettings
 
@@ -120,8 +120,7 @@ def drop_long_states(dataset, settings: TrainSettings, tokenizer: Any):
     """Leave out states longer than ``max_prompt_tokens``; return the rest and how many were left out."""
 
     def fits(row: dict) -> bool:
-        ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True, return_dict=False)
-        return len(ids) <= settings.max_prompt_tokens
+        return len(state_token_ids(tokenizer, row["prompt"])) <= settings.max_prompt_tokens
 
     kept = dataset.filter(fits)
     if len(kept) == 0:
@@ -169,12 +168,13 @@ def kept_length(ids: list[int], tokenizer: Any, stops: Sequence[str]) -> int:
 
 
 TRL_TESTED = ">=1.16,<1.17"
-"""The TRL releases swirl is tested with (pyproject declares the same range): it overrides three
+"""The TRL releases swirl is tested with (pyproject declares the same range): it overrides four
 private GRPOTrainer methods, whose contract :func:`check_trl_contract` checks at start-up."""
 _PRIVATE_SIGNATURES = {
     "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"),
     "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
     # overridden by swirl.training.prefix_sharing.PrefixSharingMixin
+    "_get_train_sampler": ("self", "dataset"),
     "_get_per_token_logps_and_entropies": (
         "self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
         "compute_aux_loss", "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
@@ -395,6 +395,10 @@ def train(settings: TrainSettings, *, resume: bool = False) -> dict[str, Any]:
         "final_model": str(final),
         "resumed_from": str(checkpoint) if checkpoint else None,
     }
+    if settings.algo == "swirl":
+        # the mode actually trained with: the first-batch check may have fallen back to off
+        summary["prefix_sharing"] = trainer.prefix_sharing
+        summary["prefix_sharing_stats"] = trainer._stats()
     if trainer.is_world_process_zero():
         (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
         (output / SETTINGS_FILE).write_text(settings.model_dump_json(indent=2))
