@@ -16,27 +16,39 @@ from swirl.records import Trajectory
 STRATEGIES = ("none", "process", "outcome", "process+outcome")
 
 
-def process_ok(trajectory: Trajectory) -> bool:
+def _process_check(trajectory: Trajectory) -> tuple[bool, str]:
+    """Every step judged GOOD, and a verdict for every step."""
+    if not trajectory.steps:
+        return False, "no steps"
     judgements = trajectory.step_judgements or []
-    return bool(trajectory.steps) and len(judgements) == len(trajectory.steps) and all(
-        j.verdict == "GOOD" for j in judgements
-    )
+    failing = [f"step {i + 1} is {j.verdict}" for i, j in enumerate(judgements) if j.verdict != "GOOD"]
+    if len(judgements) != len(trajectory.steps):
+        failing.append(f"{len(judgements)} verdicts for {len(trajectory.steps)} steps")
+    return not failing, ", ".join(failing) or "every step is GOOD"
 
 
-def outcome_ok(trajectory: Trajectory) -> bool:
-    return bool(trajectory.outcome and trajectory.outcome.correct)
+def _outcome_check(trajectory: Trajectory) -> tuple[bool, str]:
+    if trajectory.outcome and trajectory.outcome.correct:
+        return True, "the final answer is correct"
+    return False, "no final answer" if trajectory.final_answer is None else "the final answer is wrong"
+
+
+def decide(trajectory: Trajectory, strategy: str) -> tuple[bool | None, str]:
+    """Kept or dropped under ``strategy`` (None: not judged yet), with the reason a reader can check against the steps."""
+    if strategy not in STRATEGIES:
+        raise SwirlError(f"unknown filter strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if strategy == "none":
+        return True, "strategy 'none' keeps every trajectory"
+    needs_process = strategy in ("process", "process+outcome")
+    needs_outcome = strategy in ("outcome", "process+outcome")
+    if (needs_process and trajectory.step_judgements is None) or (needs_outcome and trajectory.outcome is None):
+        return None, "not judged yet"
+    checks = ([_process_check(trajectory)] if needs_process else []) + ([_outcome_check(trajectory)] if needs_outcome else [])
+    return all(ok for ok, _ in checks), f"{strategy}: " + "; ".join(why for _, why in checks)
 
 
 def keeps(trajectory: Trajectory, strategy: str) -> bool:
-    if strategy == "none":
-        return True
-    if strategy == "process":
-        return process_ok(trajectory)
-    if strategy == "outcome":
-        return outcome_ok(trajectory)
-    if strategy == "process+outcome":
-        return process_ok(trajectory) and outcome_ok(trajectory)
-    raise SwirlError(f"unknown filter strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    return decide(trajectory, strategy)[0] is True
 
 
 def require_judged(trajectories: Sequence[Trajectory], strategy: str, source: str) -> None:
