@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from swirl.backends import make_backend
-from swirl.generate import ToolSettings, build_toolsets
 from swirl.records import SamplingSettings
 from swirl.rollout import RolloutSettings, run_rollouts
+from swirl.stages.generate import ToolSettings, build_toolsets
 from swirl.tasks import load_tasks
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "swirl" / "data" / "quickstart_gsm8k_train.jsonl"

@@ -101,7 +101,7 @@ def test_eval_judge_is_its_own_setting(tmp_path):
 def test_paper_configs_grade_accuracy_with_an_llm_and_an_independent_judge(name):
     from pathlib import Path
 
-    from swirl.evaluation.harness import same_model
+    from swirl.evaluation.plan import same_model
     from swirl.models import parse_model_ref
 
     config = load_experiment(Path(__file__).resolve().parents[1] / "configs" / name)

@@ -34,9 +34,9 @@ import yaml
 
 from swirl.errors import SwirlError
 from swirl.evaluation.outputs import CHARTED_METRICS
-from swirl.filtering import STRATEGIES, decide, strategy_table
 from swirl.jsonl import iter_json_lines, read_records, write_atomically
 from swirl.records import Trajectory
+from swirl.stages.filter import STRATEGIES, decide, strategy_table
 
 REPORT_FILE = "report.html"
 DEFAULT_STRATEGY = "process"

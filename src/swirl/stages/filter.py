@@ -1,19 +1,38 @@
-"""`swirl filter`: keep judged trajectories by one of the paper's four strategies.
+"""Stage 3, filter: keep judged trajectories by one of the paper's four strategies.
 
   * ``none``             keep everything
   * ``process``          keep a trajectory only if every step is GOOD (best for SWiRL in the paper)
   * ``outcome``          keep it only if the final answer is correct
   * ``process+outcome``  both (preferred by SFT in the paper)
+
+:class:`FilterSettings` is the stage's settings: the options of `swirl filter` and the
+``filter`` section of `swirl run`; :func:`run` is what both call. :func:`decide` is the one
+place that knows why a trajectory is kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from swirl.errors import SwirlError
+from swirl.jsonl import write_atomically
 from swirl.records import Trajectory
 
 STRATEGIES = ("none", "process", "outcome", "process+outcome")
+
+
+class FilterSettings(BaseModel):
+    """Which trajectories training sees: `swirl filter`'s options and `swirl run`'s ``filter`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = "process"
+    """none, process, outcome or process+outcome."""
+    sources: list[str] = Field(default_factory=list)
+    """Keep only trajectories of these task sources, e.g. ``[hotpotqa]`` for a cross-task run (empty = all)."""
 
 
 def _process_check(trajectory: Trajectory) -> tuple[bool, str]:
@@ -74,3 +93,17 @@ def strategy_table(trajectories: Sequence[Trajectory]) -> list[dict[str, int | s
         kept = filter_trajectories(trajectories, strategy)
         rows.append({"strategy": strategy, "trajectories": len(kept), "steps": sum(len(t.steps) for t in kept)})
     return rows
+
+
+def run(settings: FilterSettings, input: Path, output: Path) -> tuple[list[Trajectory], list[Trajectory]]:
+    """The stage as `swirl filter` and `swirl run` call it: write the kept trajectories of ``input`` to ``output``.
+
+    Returns the trajectories considered (those of the settings' sources) and the kept ones.
+    """
+    from swirl.stages.judge import read_trajectories
+
+    trajectories = [t for t in read_trajectories(input) if not settings.sources or t.task.source in settings.sources]
+    require_judged(trajectories, settings.strategy, str(input))
+    kept = filter_trajectories(trajectories, settings.strategy)
+    write_atomically(output, (t.model_dump_json() + "\n" for t in kept))
+    return trajectories, kept
