@@ -14,9 +14,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from swirl.backends.base import AUTO, BATCH_SIZE
 from swirl.errors import SwirlError
 from swirl.evaluation.plan import EvalOptions
 from swirl.judges.process import MODES
+from swirl.models import DEFAULT_MODEL
 from swirl.stages.filter import STRATEGIES, FilterSettings
 from swirl.stages.generate import GenerateSettings
 from swirl.stages.judge import JudgeSettings
@@ -37,9 +39,9 @@ class TaskFile(Section):
 
 
 class PolicySection(Section):
-    model: str = "default"
-    backend: str = "auto"
-    batch_size: int = Field(32, ge=1)
+    model: str = DEFAULT_MODEL
+    backend: str = AUTO
+    batch_size: int = Field(BATCH_SIZE, ge=1)
 
 
 class GenerateSection(GenerateSettings):

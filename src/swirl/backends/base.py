@@ -14,6 +14,17 @@ from dataclasses import dataclass, field
 from swirl.backends.replicas import ReplicaCounts
 from swirl.records import ChatMessage
 
+AUTO = "auto"
+"""The default engine: the HTTP client for ``openai:`` references, transformers otherwise."""
+BATCH_SIZE = 32
+"""Sequences per forward batch (hf backend)."""
+CONCURRENCY = 16
+"""Requests in flight (openai backend)."""
+TIMEOUT_S = 120.0
+"""Seconds before an HTTP request times out (openai backend)."""
+RETRIES = 6
+"""Retries with exponential backoff on 429/5xx/connection errors (openai backend)."""
+
 
 @dataclass(frozen=True)
 class GenerationRequest:

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
+from swirl.backends.base import AUTO, BATCH_SIZE, CONCURRENCY, RETRIES, TIMEOUT_S
 from swirl.cli import app
 from swirl.cli.common import (
     ConfigOption, ProgressBoard, console, default, print_replica_counts, reports_errors, settings, split_list,
 )
+from swirl.models import DEFAULT_MODEL
 from swirl.prompts import MAX_STEPS_HELP
 from swirl.rollout import RolloutSettings
 from swirl.stages.generate import GenerateSettings
@@ -23,9 +25,9 @@ S = GenerateSettings
 def generate(
     input: Path = typer.Option(..., "--input", "-i", help="Task file (JSONL or JSON: GSM8K, HotpotQA, MuSiQue, 2Wiki, BeerQA or generic) or hf:NAME[:CONFIG]:SPLIT."),
     output: Path = typer.Option(..., "--output", "-o", help="Trajectories JSONL (appended; rerun to resume)."),
-    model: str = typer.Option("default", "--model", "-m", help="Policy model: default, HF dir, .gguf, or openai:MODEL@URL."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Policy model: default, HF dir, .gguf, or openai:MODEL@URL."),
     tasks_format: str = typer.Option("auto", "--tasks", "--format", help=f"Task format: auto, {', '.join(FORMATS)}."),
-    backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
+    backend: str = typer.Option(AUTO, "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
     num_trajectories: int = typer.Option(default(S, "num_trajectories"), "--num-trajectories", "-n", min=1, help="Trajectories per question."),
     max_steps: int = typer.Option(default(S, "max_steps"), "--max-steps", min=0, help=MAX_STEPS_HELP),
     limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (0 = all)."),
@@ -36,10 +38,10 @@ def generate(
     tools: str = typer.Option(",".join(default(S, "tools")), "--tools", help="Comma-separated tools (calculator, search, module:attr); default per task type."),
     corpus: Path = typer.Option(default(S, "corpus"), "--corpus", help="Search corpus JSONL of {title, text}; default: the split's own passages."),
     search_top_k: int = typer.Option(default(S, "search_top_k"), "--search-top-k", min=1, help="Passages returned per search."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
-    concurrency: int = typer.Option(16, "--concurrency", min=1, help="Requests in flight (openai backend)."),
-    request_timeout: float = typer.Option(120.0, "--request-timeout", min=0.1, help="Seconds before an HTTP request times out (openai backend)."),
-    retries: int = typer.Option(6, "--retries", min=0, help="Retries with exponential backoff on 429/5xx/connection errors (openai backend)."),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
+    concurrency: int = typer.Option(CONCURRENCY, "--concurrency", min=1, help="Requests in flight (openai backend)."),
+    request_timeout: float = typer.Option(TIMEOUT_S, "--request-timeout", min=0.1, help="Seconds before an HTTP request times out (openai backend)."),
+    retries: int = typer.Option(RETRIES, "--retries", min=0, help="Retries with exponential backoff on 429/5xx/connection errors (openai backend)."),
     max_live: int = typer.Option(RolloutSettings.max_live, "--max-live", min=1, help="Trajectories in flight at once (bounds memory and work lost to an interruption)."),
     config: Path = ConfigOption,
 ) -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, default, reports_errors, settings, split_list
+from swirl.cli.common import (
+    ConfigOption,
+    console,
+    default,
+    reports_errors,
+    settings,
+    split_list,
+)
 from swirl.training.settings import TrainSettings
 
 S = TrainSettings

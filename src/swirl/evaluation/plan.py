@@ -18,9 +18,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from swirl.backends import BACKENDS
+from swirl.backends.base import AUTO, BATCH_SIZE
 from swirl.errors import SwirlError
-from swirl.judges.process import MODES
-from swirl.models import ModelRef, parse_model_ref
+from swirl.judges.process import DEFAULT_MODE, MODES
+from swirl.models import DEFAULT_MODEL, ModelRef, parse_model_ref
 from swirl.records import ACTION_MAX_TOKENS, Task
 from swirl.tasks import BENCHMARK_FORMATS, load_tasks, sample_tasks
 from swirl.training.settings import SETTINGS_FILE
@@ -46,7 +47,7 @@ class EvalOptions(BaseModel):
     """Process judge for ``process_score``: a model reference or ``reference``; None = no step scores.
     Independent evidence only when it is not the judge whose scores trained the models (the
     report warns when it is the same model)."""
-    judge_mode: str = "score"
+    judge_mode: str = DEFAULT_MODE
     """score (P(GOOD)) or generate (reasoning + verdict); checked by :func:`validate`."""
     grader: str | None = None
     """LLM outcome grader of ``accuracy`` (answer equivalence); None = programmatic correctness."""
@@ -68,8 +69,8 @@ class EvalSettings(EvalOptions):
     seed: int = 0
     """Seed of the question subset, the sampling and the bootstrap."""
     output: Path
-    backend: str = "auto"
-    batch_size: int = Field(32, ge=1)
+    backend: str = AUTO
+    batch_size: int = Field(BATCH_SIZE, ge=1)
     no_tools: bool = False
     """Ablation: no tools, the model answers directly."""
     reward_judges: list[str] = Field(default_factory=list)
@@ -126,7 +127,7 @@ def default_label(ref: ModelRef) -> str:
         return Path(ref.location).name
     if ref.kind == "openai":
         return ref.location
-    if ref.text != "default":
+    if ref.text != DEFAULT_MODEL:
         return Path(ref.location).stem
     return ref.text
 

@@ -24,7 +24,13 @@ from swirl.jsonl import JsonlWriter, read_records, write_atomically
 from swirl.progress import ProgressCallback, counter
 from swirl.prompts import DEFAULT_STEP_LIMITS, default_tools
 from swirl.records import ACTION_MAX_TOKENS, SamplingSettings, Task, Trajectory
-from swirl.rollout import RolloutSettings, check_resumable, run_rollouts, start_trajectory, trajectory_id
+from swirl.rollout import (
+    RolloutSettings,
+    check_resumable,
+    run_rollouts,
+    start_trajectory,
+    trajectory_id,
+)
 from swirl.tools import Tool, build_tool
 
 RENAMED_STEP_KEYS = ("max_steps_math", "max_steps_qa")

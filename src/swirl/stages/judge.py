@@ -17,12 +17,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from swirl.backends.base import Backend
+from swirl.backends.base import AUTO, Backend
 from swirl.errors import InputError
 from swirl.jsonl import JsonlWriter, read_records
 from swirl.judges.base import ProcessJudge, steps_of
 from swirl.judges.outcome import OutcomeJudge
-from swirl.judges.process import GENERATE_MAX_TOKENS
+from swirl.judges.process import DEFAULT_MODE, GENERATE_MAX_TOKENS
+from swirl.models import DEFAULT_MODEL
 from swirl.progress import ProgressCallback, counter
 from swirl.records import SCHEMA_VERSION, Trajectory
 
@@ -36,11 +37,11 @@ class JudgeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "default"
+    model: str = DEFAULT_MODEL
     """Process judge: a model reference (independent of the policy), or ``reference`` for the gold-guided judge."""
-    mode: Literal["score", "generate"] = "score"
+    mode: Literal["score", "generate"] = DEFAULT_MODE
     """score (P(GOOD) from log-probabilities) or generate (reasoning + verdict)."""
-    backend: str = "auto"
+    backend: str = AUTO
     """Engine for judge models: auto, hf, openai, llamacpp, vllm."""
     outcome_model: str | None = None
     """LLM grader for answer equivalence; None = programmatic metrics only."""
