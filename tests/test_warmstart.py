@@ -51,10 +51,16 @@ def test_qa_actions_search_each_supporting_title_then_answer(hotpotqa):
 def test_gold_trajectories_are_rollouts_that_the_reference_judge_keeps(tmp_path, gsm8k, hotpotqa):
     tasks = gsm8k + hotpotqa[:30]
     judged, kept = tmp_path / "judged.jsonl", tmp_path / "gold.jsonl"
-    count = build_gold_trajectories(tasks, gsm8k + hotpotqa, MAX_STEPS, judged, kept)
+    reports: list[tuple[str, int, int]] = []
+    count = build_gold_trajectories(tasks, gsm8k + hotpotqa, MAX_STEPS, judged, kept,
+                                    progress=lambda *report: reports.append(report))
 
     everything, good = read_trajectories(judged), read_trajectories(kept)
     assert len(everything) == len(tasks) and len(good) == count
+    # Progress counts judged steps against their real total, ending exactly at it.
+    steps = sum(len(t.steps) for t in everything)
+    assert reports[-1] == ("warm-start gold steps", steps, steps)
+    assert all(done <= total for _, done, total in reports)
     # Most gold solutions survive; the rest show what the judge rejects (a lossy annotation, a missed search).
     assert count >= 0.7 * len(tasks) and count < len(tasks) + 1
     assert {t.task.source for t in good} == {"gsm8k", "hotpotqa"}

@@ -32,7 +32,7 @@ from typing import Any
 from swirl.errors import SwirlError
 from swirl.experiment import ExperimentConfig, TaskFile, TrainSection, dump_experiment
 from swirl.jsonl import write_atomically
-from swirl.progress import ProgressCallback, counter
+from swirl.progress import ProgressCallback
 from swirl.records import Task
 from swirl.taskfiles import is_hf_reference
 from swirl.training.settings import TrainOptions
@@ -350,9 +350,7 @@ def _gold(config: ExperimentConfig, judged: Path, kept: Path, log: Callable[[str
 
     assert config.warm_start is not None
     tasks, corpus = load_task_files(config.warm_start.data)
-    count = build_gold_trajectories(
-        tasks, corpus, config.generate.max_steps, judged, kept, on_progress=counter(progress, "warm-start gold", len(tasks)),
-    )
+    count = build_gold_trajectories(tasks, corpus, config.generate.max_steps, judged, kept, progress=progress)
     log(f"    {count} of {len(tasks)} gold trajectories kept (every step GOOD, answer right)")
     if not count:
         raise SwirlError("warm_start: no gold trajectory passed the reference judge; check warm_start.data")

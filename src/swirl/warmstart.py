@@ -20,18 +20,19 @@ paragraph, drops its question rather than teaching a wrong step.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
-from swirl.stages.filter import keeps
-from swirl.stages.generate import ToolSettings, build_toolsets
 from swirl.jsonl import write_atomically
 from swirl.judges.outcome import OutcomeJudge
 from swirl.judges.reference import ReferenceJudge
-from swirl.stages.judge import judge_trajectories, read_trajectories
+from swirl.progress import ProgressCallback, counter
 from swirl.records import ChatMessage, SamplingSettings, Task, Trajectory
 from swirl.rollout import RolloutSettings, run_rollouts
+from swirl.stages.filter import keeps
+from swirl.stages.generate import ToolSettings, build_toolsets
+from swirl.stages.judge import judge_trajectories, read_trajectories
 
 GOLD_MODEL = "gold"
 """The model name gold trajectories record."""
@@ -106,7 +107,7 @@ def build_gold_trajectories(
     judged: Path,
     kept: Path,
     *,
-    on_progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """Roll out and judge the gold trajectories of ``tasks`` into ``judged``; write the kept ones to ``kept``.
 
@@ -121,7 +122,9 @@ def build_gold_trajectories(
     )
     order = {task.id: index for index, task in enumerate(tasks)}
     rolled.sort(key=lambda t: order[t.task.id])
-    judge_trajectories(rolled, ReferenceJudge.for_tasks(corpus), OutcomeJudge(), judged, on_progress=on_progress)
+    # The steps are known only once the gold policy has rolled out, so the count starts here.
+    advance = counter(progress, "warm-start gold steps", sum(len(t.steps) for t in rolled))
+    judge_trajectories(rolled, ReferenceJudge.for_tasks(corpus), OutcomeJudge(), judged, on_progress=advance)
     good = [t for t in read_trajectories(judged) if keeps(t, KEPT_STRATEGY)]
     write_atomically(kept, (t.model_dump_json() + "\n" for t in good))
     return len(good)
