@@ -1,8 +1,9 @@
 """Stage 1, generate: tasks + policy model + tools -> trajectories.jsonl.
 
 :class:`GenerateSettings` is the stage's settings: the options of `swirl generate` and
-the ``generate`` section of `swirl run`; :func:`run` is what both call. It builds the tools of each task type once (the search index over the split's own
-passages, or a user corpus), then streams finished trajectories into an append-only
+the ``generate`` section of `swirl run`; :func:`run` is what both call. It builds the
+tools of each task type once (the search index over the split's own passages, or a user
+corpus), then streams finished trajectories into an append-only
 JSONL file. Rerunning with the same output file resumes: trajectories already there
 are skipped, a torn last line is cut off, and nothing is duplicated; trajectories that
 ended in a backend error are generated again.
@@ -23,7 +24,7 @@ from swirl.errors import SwirlError
 from swirl.jsonl import JsonlWriter, read_records, write_atomically
 from swirl.progress import ProgressCallback, counter
 from swirl.prompts import DEFAULT_STEP_LIMITS, default_tools
-from swirl.records import ACTION_MAX_TOKENS, SamplingSettings, Task, Trajectory
+from swirl.records import SamplingSettings, Task, Trajectory
 from swirl.rollout import (
     RolloutSettings,
     check_resumable,
@@ -35,6 +36,7 @@ from swirl.tools import Tool, build_tool
 
 RENAMED_STEP_KEYS = ("max_steps_math", "max_steps_qa")
 """Keys of earlier experiment files, refused with a pointer to ``max_steps``."""
+_SAMPLING = SamplingSettings()
 
 
 class GenerateSettings(BaseModel):
@@ -46,9 +48,10 @@ class GenerateSettings(BaseModel):
     """Trajectories per question."""
     max_steps: int = Field(0, ge=0)
     """Step limit of a trajectory (0 = the task type's default, :func:`swirl.prompts.step_limit`)."""
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
+    # The sampling defaults are those a trajectory records (SamplingSettings), written once there.
+    temperature: float = Field(_SAMPLING.temperature, ge=0)
+    top_p: float = Field(_SAMPLING.top_p, gt=0, le=1)
+    max_tokens: int = Field(_SAMPLING.max_tokens, ge=1)
     """Token limit of one action."""
     tools: list[str] = Field(default_factory=list)
     """Tool names or ``module:attr`` specs for every task; empty = defaults per task type."""
