@@ -22,7 +22,7 @@ from pathlib import Path
 from swirl.backends import make_backend
 from swirl.judges.base import steps_of
 from swirl.judges.process import GENERATE_MAX_TOKENS, LLMProcessJudge
-from swirl.judging import read_trajectories
+from swirl.stages.judge import read_trajectories
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float:

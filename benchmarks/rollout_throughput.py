@@ -19,10 +19,10 @@ from pathlib import Path
 
 from swirl.backends import make_backend
 from swirl.backends.hf import HFBackend
-from swirl.generate import ToolSettings, build_toolsets
 from swirl.models import hf_checkpoint, parse_model_ref
 from swirl.records import SamplingSettings
 from swirl.rollout import RolloutSettings, run_rollouts
+from swirl.stages.generate import ToolSettings, build_toolsets
 from swirl.tasks import load_tasks
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "swirl" / "data" / "quickstart_gsm8k_train.jsonl"

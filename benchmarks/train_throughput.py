@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import get_args
 
 from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
-from swirl.generate import ToolSettings, build_toolsets
+from swirl.stages.generate import ToolSettings, build_toolsets
 from swirl.rollout import RolloutSettings, run_rollouts
-from swirl.splitting import save_steps, split_trajectories
+from swirl.stages.split import save_steps, split_trajectories
 from swirl.tasks import load_tasks
 from swirl.training.prefix_sharing import state_token_ids
 from swirl.training.settings import PrefixSharing, TrainSettings

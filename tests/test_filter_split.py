@@ -7,13 +7,13 @@ from trajectory_factory import gold_then_wrong, scripted_trajectories
 from typer.testing import CliRunner
 
 from swirl.cli import app
-from swirl.filtering import filter_trajectories, strategy_table
 from swirl.jsonl import read_records
 from swirl.judges.outcome import OutcomeJudge
 from swirl.judges.reference import ReferenceJudge
-from swirl.judging import judge_trajectories
 from swirl.records import Trajectory
-from swirl.splitting import load_steps, save_steps, split_trajectories
+from swirl.stages.filter import filter_trajectories, strategy_table
+from swirl.stages.judge import judge_trajectories
+from swirl.stages.split import load_steps, save_steps, split_trajectories
 from swirl.tasks import load_tasks
 
 runner = CliRunner()

@@ -107,7 +107,7 @@ def test_unknown_config_key_is_rejected(tmp_path, data_dir):
 def _scripted_generate(tasks, output, settings, tool_settings=None):
     from scripted_backend import ScriptedBackend
 
-    from swirl.generate import ToolSettings, generate_trajectories
+    from swirl.stages.generate import ToolSettings, generate_trajectories
 
     return generate_trajectories(
         tasks, ScriptedBackend(lambda conversation: "<answer>1</answer>"), settings, tool_settings or ToolSettings(),
@@ -129,9 +129,9 @@ def math_tasks(data_dir):
 ])
 def test_resume_refuses_other_rollout_settings(tmp_path, math_tasks, changed, monkeypatch):
     from swirl.errors import SwirlError
-    from swirl.generate import ToolSettings
     from swirl.records import SamplingSettings
     from swirl.rollout import RolloutSettings
+    from swirl.stages.generate import ToolSettings
 
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "generate_test_tools.py").write_text('def lookup(query):\n    """Looks up a word."""\n    return query\n')
@@ -172,9 +172,9 @@ def test_backend_error_trajectories_are_generated_again(tmp_path):
     from scripted_backend import ScriptedBackend
 
     from swirl.backends.base import Completion
-    from swirl.generate import ToolSettings, generate_trajectories
     from swirl.records import Task
     from swirl.rollout import RolloutSettings
+    from swirl.stages.generate import ToolSettings, generate_trajectories
 
     tasks = [Task(id=f"m{i}", question=f"What is {i}+1?", answer=str(i + 1), task_type="math", source="test") for i in range(3)]
     output = tmp_path / "trajectories.jsonl"

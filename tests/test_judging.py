@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from trajectory_factory import gold_action, scripted_trajectories
 
-from swirl import judging
+from swirl.stages import judge as judging
 from swirl.judges.outcome import OutcomeJudge
 from swirl.judges.reference import ReferenceJudge
 from swirl.jsonl import read_records

@@ -101,7 +101,7 @@ def test_eval_judge_is_its_own_setting(tmp_path):
 def test_paper_configs_grade_accuracy_with_an_llm_and_an_independent_judge(name):
     from pathlib import Path
 
-    from swirl.evaluation.harness import same_model
+    from swirl.evaluation.plan import same_model
     from swirl.models import parse_model_ref
 
     config = load_experiment(Path(__file__).resolve().parents[1] / "configs" / name)
@@ -197,3 +197,59 @@ def test_cpu_study_reduced_end_to_end(tmp_path, default_checkpoint):
     assert {c["baseline"] for c in metrics["comparisons"]} == {"warm"}
     state = json.loads((output / "run_state.json").read_text())["stages"]
     assert all(entry["done"] for entry in state.values()) and "warm-start/train" in state
+
+
+def test_every_section_reaches_its_stage(tmp_path, data_dir, monkeypatch):
+    """`swirl run` hands each YAML section to its stage unchanged: scripted policy, reference judge,
+    training recorded instead of run (the real stages run in the slow end-to-end tests)."""
+    from scripted_backend import ScriptedBackend
+
+    from swirl import backends
+    from swirl.stages import eval as eval_stage
+    from swirl.stages import train as train_stage
+
+    from swirl.pipeline import run_experiment
+
+    opened, trained = [], {}
+
+    def open_backend(reference, backend="auto", **options):
+        opened.append((str(reference), backend, options.get("batch_size")))
+        return ScriptedBackend(lambda conversation: "Done. <answer>1</answer>")
+
+    def record_training(settings, *, resume):
+        trained[settings.output.parent.name] = settings
+        (settings.output / "final").mkdir(parents=True)
+        (settings.output / "final" / "config.json").write_text("{}")
+        return {}
+
+    monkeypatch.setattr(backends, "make_backend", open_backend)
+    monkeypatch.setattr(eval_stage, "make_backend", open_backend)
+    monkeypatch.setattr(train_stage, "run", record_training)
+    gsm8k = data_dir / "gsm8k"
+    config = load_experiment(write(tmp_path, f"""
+seed: 3
+data: [{{path: {gsm8k / 'train.jsonl'}, limit: 2}}]
+policy: {{batch_size: 7}}
+generate: {{num_trajectories: 2, temperature: 0.3, max_tokens: 40, max_steps: 3}}
+judge: {{model: reference}}
+filter: {{strategy: none}}
+train: {{max_steps: 1, num_generations: 2, batch_size: 2}}
+arms: [{{name: sft, train: {{algo: sft}}}}]
+eval: {{benchmarks: [{{name: gsm8k, path: {gsm8k / 'test_sample500.jsonl'}}}], limit: 2, max_steps: 2, bootstrap: 20}}
+"""))
+    metrics = run_experiment(config, tmp_path / "exp", log=lambda message: None)
+
+    trajectories = (tmp_path / "exp" / "round-1" / "trajectories.jsonl").read_text().splitlines()
+    assert len(trajectories) == 4
+    sampling = json.loads(trajectories[0])["sampling"]
+    assert (sampling["temperature"], sampling["max_tokens"], sampling["seed"]) == (0.3, 40, 4)
+    judged = [json.loads(line) for line in (tmp_path / "exp" / "round-1" / "judged.jsonl").read_text().splitlines()]
+    assert {j["judge"] for t in judged for j in t["step_judgements"]} == {"reference"}
+    assert len((tmp_path / "exp" / "round-1" / "filtered.jsonl").read_text().splitlines()) == 4
+    assert (trained["round-1"].algo, trained["round-1"].max_steps, trained["round-1"].judge, trained["round-1"].seed) == (
+        "swirl", 1, "reference", 3)
+    assert trained["sft"].algo == "sft" and trained["sft"].max_steps == 1
+    assert (opened[0][1], opened[0][2]) == ("auto", 7)
+    assert [m["label"] for m in metrics["models"]] == ["base", "round-1", "sft"]
+    assert (metrics["settings"]["limit"], metrics["settings"]["bootstrap"], metrics["settings"]["max_steps"]) == (2, 20, 2)
+    assert metrics["benchmarks"][0]["questions"] == 2

@@ -20,14 +20,14 @@ from typer.testing import CliRunner
 
 from swirl.cli import app
 from swirl.errors import SwirlError
-from swirl.filtering import filter_trajectories, keeps, strategy_table
 from swirl.jsonl import read_records
 from swirl.judges.outcome import OutcomeJudge
 from swirl.judges.reference import ReferenceJudge
-from swirl.judging import judge_trajectories
 from swirl.records import Trajectory
 from swirl.report import write_report
-from swirl.splitting import split_trajectories
+from swirl.stages.filter import filter_trajectories, keeps, strategy_table
+from swirl.stages.judge import judge_trajectories
+from swirl.stages.split import split_trajectories
 from swirl.tasks import load_tasks
 
 INJECTION = "</script><script>alert(1)</script> and <b>bold</b> <!--<script>"

@@ -313,6 +313,25 @@ def test_missing_field_is_named(tmp_path: Path) -> None:
     assert "missing field '_id'" in str(err)
 
 
+def test_hotpotqa_original_and_2wiki_name_the_first_missing_field_alike(tmp_path: Path) -> None:
+    # The two schemas share one definition; its field order decides which missing field is named.
+    context = [["T", ["s"]]]
+    cases = [
+        ({"question": "q", "context": context, "evidences": []}, "2wiki", "missing field 'id'"),
+        ({"question": "q", "context": context}, "hotpotqa", "missing field '_id'"),
+        ({"id": "1", "question": "q", "context": context, "evidences": []}, "2wiki", "missing field 'answer'"),
+        ({"_id": "1", "question": "q", "context": context}, "hotpotqa", "missing field 'answer'"),
+        ({"id": "1", "question": "q", "answer": "a", "evidences": []}, "2wiki", "missing field 'supporting_facts'"),
+        ({"_id": "1", "question": "q", "answer": "a"}, "hotpotqa", "missing field 'context'"),
+    ]
+    for index, (record, fmt, message) in enumerate(cases):
+        err = _error(_write(tmp_path / f"{index}.jsonl", record), fmt=fmt)
+        assert message in str(err), (fmt, record, str(err))
+    # HotpotQA-original files (CofCA) may leave the supporting facts out; 2Wiki's may not.
+    assert load_tasks(_write(tmp_path / "cofca.jsonl", {"_id": "1", "question": "q", "answer": "a", "context": context}),
+                      "hotpotqa")[0].supporting_titles == []
+
+
 def test_wrong_type_is_named(tmp_path: Path) -> None:
     err = _error(_write(tmp_path / "t.jsonl", {"question": ["a"], "answer": "b"}))
     assert err.line == 1 and "field 'question'" in str(err) and "got an array" in str(err)

@@ -8,8 +8,8 @@ from importlib import resources
 import pytest
 
 from swirl.actions import parse_action
-from swirl.judging import read_trajectories
 from swirl.prompts import PROMPT_VERSION, format_observation
+from swirl.stages.judge import read_trajectories
 from swirl.tasks import load_tasks
 from swirl.tools import CalculatorTool
 from swirl.warmstart import GOLD_MODEL, build_gold_trajectories, gold_actions

@@ -7,9 +7,9 @@ from collections import Counter
 
 from scripted_backend import ScriptedBackend
 
-from swirl.generate import ToolSettings, build_toolsets
 from swirl.records import Task, Trajectory
 from swirl.rollout import RolloutSettings, run_rollouts
+from swirl.stages.generate import ToolSettings, build_toolsets
 
 
 def scripted_trajectories(tasks: list[Task], script, num_trajectories: int = 1) -> list[Trajectory]:

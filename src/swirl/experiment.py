@@ -1,7 +1,7 @@
 """The experiment file of `swirl run`: one YAML describing the whole SWiRL pipeline.
 
 Sections mirror the stages (data -> generate -> judge -> filter -> split -> train ->
-eval); unknown keys and wrong types are rejected with the path of the offending key.
+eval); each stage's section is that stage's own settings model (:mod:`swirl.stages`). Unknown keys and wrong types are rejected with the path of the offending key.
 Model references may name ``openai:`` servers, whose keys come from the environment
 only, so the saved copy of this file never holds a secret.
 """
@@ -9,15 +9,19 @@ only, so the saved copy of this file never holds a secret.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from swirl.backends.base import AUTO, BATCH_SIZE
 from swirl.errors import SwirlError
-from swirl.filtering import STRATEGIES
-from swirl.prompts import DEFAULT_STEP_LIMITS
-from swirl.records import ACTION_MAX_TOKENS
+from swirl.evaluation.plan import EvalOptions
+from swirl.judges.process import MODES
+from swirl.models import DEFAULT_MODEL
+from swirl.stages.filter import STRATEGIES, FilterSettings
+from swirl.stages.generate import GenerateSettings
+from swirl.stages.judge import JudgeSettings
 from swirl.taskfiles import is_hf_reference
 from swirl.training.settings import TrainOptions
 from swirl.yamlfile import load_config_file
@@ -35,47 +39,15 @@ class TaskFile(Section):
 
 
 class PolicySection(Section):
-    model: str = "default"
-    backend: str = "auto"
-    batch_size: int = Field(32, ge=1)
+    model: str = DEFAULT_MODEL
+    backend: str = AUTO
+    batch_size: int = Field(BATCH_SIZE, ge=1)
 
 
-RENAMED_STEP_KEYS = ("max_steps_math", "max_steps_qa")
-"""Keys of earlier experiment files, refused with a pointer to ``max_steps``."""
-
-
-class GenerateSection(Section):
+class GenerateSection(GenerateSettings):
     num_trajectories: int = Field(2, ge=1)
-    max_steps: int = Field(0, ge=0)
-    """Step limit of a trajectory (0 = the task type's default, :func:`swirl.prompts.step_limit`)."""
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
-    tools: list[str] = Field(default_factory=list)
-    corpus: Path | None = None
-    search_top_k: int = Field(1, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed_keys(cls, data: Any) -> Any:
-        old = [key for key in RENAMED_STEP_KEYS if isinstance(data, dict) and key in data]
-        if old:
-            raise ValueError(f"{old[0]} is replaced by max_steps (one limit for every task type; 0 = {DEFAULT_STEP_LIMITS})")
-        return data
-
-
-class JudgeSection(Section):
-    model: str = "default"
-    """Process judge: a model reference, or ``reference`` for the gold-guided judge."""
-    mode: Literal["score", "generate"] = "score"
-    backend: str = "auto"
-    outcome_model: str | None = None
-
-
-class FilterSection(Section):
-    strategy: str = "process"
-    sources: list[str] = Field(default_factory=list)
-    """Keep only trajectories of these task sources, e.g. ``[hotpotqa]`` for a cross-task run (empty = all)."""
+    """`swirl run` samples two per question unless told (`swirl generate`: one), as it always has, so
+    that existing experiment files keep their meaning."""
 
 
 class TrainSection(TrainOptions):
@@ -95,7 +67,7 @@ class ArmSection(Section):
     """Another training run on the last round's judged trajectories, e.g. another filter or SFT."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-    filter: FilterSection | None = None
+    filter: FilterSettings | None = None
     """Default: the experiment's filter section."""
     train: dict[str, Any] = Field(default_factory=dict)
     """Options that replace the train section's, e.g. ``{algo: sft}``."""
@@ -106,20 +78,12 @@ class Benchmark(Section):
     path: Path
 
 
-class EvalSection(Section):
+class Benchmarks(Section):
     benchmarks: list[Benchmark] = Field(default_factory=list)
-    limit: int = Field(0, ge=0)
-    max_tokens: int = Field(ACTION_MAX_TOKENS, ge=1)
-    max_steps: int = Field(0, ge=0)
-    temperature: float = Field(0.0, ge=0)
-    judge: str | None = None
-    """Process judge of the ``process_score`` metric, separate from the ``judge`` section: a model
-    reference or ``reference``; None = no process score. The training reward's own judge is
-    no independent evidence (the report warns when it is the same model)."""
-    judge_mode: Literal["score", "generate"] = "score"
-    grader: str | None = None
-    """LLM outcome grader of ``accuracy`` (an ``openai:`` reference); None = programmatic only."""
-    bootstrap: int = Field(1000, ge=10)
+
+
+class EvalSection(EvalOptions, Benchmarks):
+    """The benchmarks, then `swirl eval`'s options (this base order keeps the stage hashes of earlier runs)."""
 
 
 class ExperimentConfig(Section):
@@ -130,8 +94,8 @@ class ExperimentConfig(Section):
     data: list[TaskFile]
     policy: PolicySection = Field(default_factory=PolicySection)
     generate: GenerateSection = Field(default_factory=GenerateSection)
-    judge: JudgeSection = Field(default_factory=JudgeSection)
-    filter: FilterSection = Field(default_factory=FilterSection)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    filter: FilterSettings = Field(default_factory=FilterSettings)
     train: TrainSection = Field(default_factory=TrainSection)
     warm_start: WarmStartSection | None = None
     arms: list[ArmSection] = Field(default_factory=list)
@@ -167,6 +131,8 @@ def load_experiment(path: Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as error:
         raise SwirlError(f"{path}: {_first_problem(error)}") from None
+    if config.eval.judge_mode not in MODES:
+        raise SwirlError(f"{path}: eval.judge_mode: choose one of {', '.join(MODES)}")
     for where, section in [("filter", config.filter), *((f"arms.{a.name}.filter", a.filter) for a in config.arms)]:
         if section is not None and section.strategy not in STRATEGIES:
             raise SwirlError(f"{path}: {where}.strategy: choose one of {', '.join(STRATEGIES)}")

@@ -70,11 +70,15 @@ def default_gguf_path() -> Path:
     )
 
 
+DEFAULT_MODEL = "default"
+"""The reference of the embedded model, every model option's default."""
+
+
 def parse_model_ref(text: str) -> ModelRef:
     """Turn a user's model reference into a :class:`ModelRef`, checking that it exists."""
     text = text.strip()
-    if text == "default":
-        return ModelRef("gguf", str(default_gguf_path()), text="default")
+    if text == DEFAULT_MODEL:
+        return ModelRef("gguf", str(default_gguf_path()), text=DEFAULT_MODEL)
     if text.startswith("openai:"):
         body = text[len("openai:") :]
         model, sep, urls = body.partition("@")

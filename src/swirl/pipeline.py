@@ -35,6 +35,7 @@ from swirl.jsonl import write_atomically
 from swirl.progress import ProgressCallback
 from swirl.records import Task
 from swirl.taskfiles import is_hf_reference
+from swirl.training.settings import TrainOptions
 
 STATE_FILE = "run_state.json"
 
@@ -203,23 +204,19 @@ def _run_warm_start(
 
     Its hashes do not depend on the rounds' data, so changing those keeps the warm model.
     """
-    from swirl import stages
-
     assert config.warm_start is not None
     here = directory / "warm-start"
     judged, kept, split_dir, train_dir = here / "gold_judged.jsonl", here / "gold.jsonl", here / "split", here / "train"
     section = config.warm_start
     steps = config.generate.max_steps
     gold_hash = content_hash([file_hash(item.path) for item in section.data], section.data, steps)
-    run_stage(state, Stage("warm-start/gold", gold_hash, [judged, kept], lambda: stages.gold(
+    run_stage(state, Stage("warm-start/gold", gold_hash, [judged, kept], lambda: _gold(
         config, judged, kept, log, progress)), log)
     split_hash = content_hash(gold_hash)
-    run_stage(state, Stage("warm-start/split", split_hash, [split_dir], lambda: stages.split(kept, split_dir)), log)
-    sft = config.model_copy(update={"train": TrainSection(**section.train.model_dump())})
+    run_stage(state, Stage("warm-start/split", split_hash, [split_dir], lambda: _split(kept, split_dir)), log)
     train_hash = content_hash(split_hash, config.policy.model, section.train, config.seed)
-    run_stage(state, Stage("warm-start/train", train_hash, [train_dir], lambda: stages.train(
-        sft, split_dir, train_dir, config.policy.model,
-        resume=state.is_started_with("warm-start/train", train_hash))), log)
+    run_stage(state, Stage("warm-start/train", train_hash, [train_dir], lambda: _train(
+        config, section.train, split_dir, train_dir, config.policy.model, state.is_started_with("warm-start/train", train_hash))), log)
     return train_hash, str(train_dir / "final")
 
 
@@ -247,17 +244,15 @@ def _run_round(
     log: Callable[[str], None],
     progress: ProgressCallback | None,
 ) -> RoundResult:
-    from swirl import stages
-
     here = directory / f"round-{round_index}"
     key = f"round-{round_index}"
     trajectories, judged = here / "trajectories.jsonl", here / "judged.jsonl"
 
     generate_hash = content_hash(upstream, policy, config.policy, config.generate, config.seed + round_index)
-    run_stage(state, Stage(f"{key}/generate", generate_hash, [trajectories], lambda: stages.generate(
+    run_stage(state, Stage(f"{key}/generate", generate_hash, [trajectories], lambda: _generate(
         config, tasks, corpus, policy, config.seed + round_index, trajectories, progress)), log)
     judge_hash = content_hash(generate_hash, config.judge)
-    run_stage(state, Stage(f"{key}/judge", judge_hash, [judged], lambda: stages.judge(config, trajectories, judged, progress)), log)
+    run_stage(state, Stage(f"{key}/judge", judge_hash, [judged], lambda: _judge(config, trajectories, judged, progress)), log)
     train_hash, trained = _train_branch(config, state, key, here, judged, judge_hash, policy, log)
     return RoundResult(here, judged, judge_hash, policy, train_hash, trained)
 
@@ -273,16 +268,14 @@ def _train_branch(
     log: Callable[[str], None],
 ) -> tuple[str, str]:
     """Filter -> split -> train of ``policy`` on judged trajectories; return the train hash and the model's path."""
-    from swirl import stages
-
     kept, split_dir, train_dir = here / "filtered.jsonl", here / "split", here / "train"
     filter_hash = content_hash(judge_hash, config.filter)
-    run_stage(state, Stage(f"{key}/filter", filter_hash, [kept], lambda: stages.filter(config, judged, kept, log)), log)
+    run_stage(state, Stage(f"{key}/filter", filter_hash, [kept], lambda: _filter(config, judged, kept, log)), log)
     split_hash = content_hash(filter_hash)
-    run_stage(state, Stage(f"{key}/split", split_hash, [split_dir], lambda: stages.split(kept, split_dir)), log)
+    run_stage(state, Stage(f"{key}/split", split_hash, [split_dir], lambda: _split(kept, split_dir)), log)
     train_hash = content_hash(split_hash, policy, config.train, config.judge, config.seed)
-    run_stage(state, Stage(f"{key}/train", train_hash, [train_dir], lambda: stages.train(
-        config, split_dir, train_dir, policy, resume=state.is_started_with(f"{key}/train", train_hash))), log)
+    run_stage(state, Stage(f"{key}/train", train_hash, [train_dir], lambda: _train(
+        config, config.train, split_dir, train_dir, policy, state.is_started_with(f"{key}/train", train_hash))), log)
     return train_hash, str(train_dir / "final")
 
 
@@ -295,8 +288,6 @@ def _run_eval(
     log: Callable[[str], None],
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
-    from swirl import stages
-
     eval_dir = directory / "eval"
     if not config.eval.benchmarks:
         log("[eval] no benchmarks configured, skipped")
@@ -306,5 +297,105 @@ def _run_eval(
     models = [*warm, ("base", config.policy.model), *(item for item in trained if item[0] != WARM_LABEL)]
     eval_hash = content_hash(upstream, models, config.eval, config.judge, config.seed,
                              [file_hash(b.path) for b in config.eval.benchmarks])
-    run_stage(state, Stage("eval", eval_hash, [eval_dir], lambda: stages.evaluate(config, models, eval_dir, progress)), log)
+    run_stage(state, Stage("eval", eval_hash, [eval_dir], lambda: _evaluate(config, models, eval_dir, progress)), log)
     return json.loads((eval_dir / "metrics.json").read_text())
+
+
+# --- Each stage as the experiment runs it: the stage's function with its section of the file.
+
+
+def _generate(
+    config: ExperimentConfig, tasks: list[Task], corpus: list[Task], policy: str, seed: int, output: Path,
+    progress: ProgressCallback | None,
+) -> None:
+    from swirl.backends import make_backend
+    from swirl.models import parse_model_ref
+    from swirl.stages import generate
+
+    reference = parse_model_ref(policy)
+    backend = make_backend(reference, config.policy.backend, batch_size=config.policy.batch_size)
+    try:
+        generate.run(config.generate, tasks, corpus, backend, output, model_name=reference.name, seed=seed,
+                     progress=progress, progress_name=f"{output.parent.name} generate")
+    finally:
+        backend.close()
+
+
+def _judge(config: ExperimentConfig, trajectories: Path, output: Path, progress: ProgressCallback | None) -> None:
+    from swirl.stages import judge
+
+    judge.run(config.judge, judge.read_trajectories(trajectories), output, seed=config.seed, progress=progress,
+              progress_name=f"{output.parent.name} judge steps")
+
+
+def _filter(config: ExperimentConfig, judged: Path, output: Path, log: Callable[[str], None]) -> None:
+    from swirl.stages.filter import run, strategy_table
+
+    trajectories, kept = run(config.filter, judged, output)
+    if config.filter.sources:
+        log(f"    {len(trajectories)} trajectories of {', '.join(config.filter.sources)}")
+    for row in strategy_table(trajectories):
+        log(f"    {row['strategy']:>16}: {row['trajectories']} trajectories, {row['steps']} steps")
+    if not kept:
+        raise SwirlError(
+            f"filter '{config.filter.strategy}' kept no trajectories of {len(trajectories)}; "
+            "choose another filter.strategy (the table above shows what each keeps)"
+        )
+
+
+def _gold(config: ExperimentConfig, judged: Path, kept: Path, log: Callable[[str], None],
+          progress: ProgressCallback | None) -> None:
+    """The warm start's gold trajectories (:mod:`swirl.warmstart`), judged, and the kept ones."""
+    from swirl.warmstart import build_gold_trajectories
+
+    assert config.warm_start is not None
+    tasks, corpus = load_task_files(config.warm_start.data)
+    count = build_gold_trajectories(tasks, corpus, config.generate.max_steps, judged, kept, progress=progress)
+    log(f"    {count} of {len(tasks)} gold trajectories kept (every step GOOD, answer right)")
+    if not count:
+        raise SwirlError("warm_start: no gold trajectory passed the reference judge; check warm_start.data")
+
+
+def _split(kept: Path, output: Path) -> None:
+    from swirl.stages.judge import read_trajectories
+    from swirl.stages.split import save_steps, split_trajectories
+
+    save_steps(split_trajectories(read_trajectories(kept)), output)
+
+
+def _train(
+    config: ExperimentConfig, options: TrainOptions, split_dir: Path, output: Path, policy: str, started: bool
+) -> None:
+    """Train ``policy`` with ``options``; the reward judge is the train section's, else the judge section's model."""
+    from swirl.stages import train
+    from swirl.training.settings import TrainSettings
+    from swirl.training.trainer import latest_checkpoint
+
+    judge = (options.judge if isinstance(options, TrainSection) else None) or config.judge.model
+    settings = TrainSettings(
+        **options.model_dump(exclude={"judge"}), input=split_dir, output=output, model=policy,
+        judge=judge, judge_mode=config.judge.mode, judge_backend=config.judge.backend, seed=config.seed,
+    )
+    train.run(settings, resume=started and latest_checkpoint(output) is not None)
+
+
+def _evaluate(
+    config: ExperimentConfig, models: list[tuple[str, str]], output: Path, progress: ProgressCallback | None
+) -> None:
+    from swirl.evaluation.plan import EvalSettings
+    from swirl.stages.eval import evaluate
+
+    section = config.eval
+    settings = EvalSettings(
+        **section.model_dump(exclude={"benchmarks"}),
+        models=[reference for _, reference in models],
+        labels=[label for label, _ in models],
+        benchmarks=[b.name for b in section.benchmarks],
+        inputs=[b.path for b in section.benchmarks],
+        seed=config.seed,
+        output=output,
+        backend=config.policy.backend,
+        batch_size=config.policy.batch_size,
+        reward_judges=[config.train.judge or config.judge.model],
+    )
+    evaluate(settings, on_progress=progress, progress_prefix="eval ")

@@ -34,9 +34,9 @@ import yaml
 
 from swirl.errors import SwirlError
 from swirl.evaluation.outputs import CHARTED_METRICS
-from swirl.filtering import STRATEGIES, keeps, strategy_table
 from swirl.jsonl import iter_json_lines, read_records, write_atomically
 from swirl.records import Trajectory
+from swirl.stages.filter import STRATEGIES, decide, strategy_table
 
 REPORT_FILE = "report.html"
 DEFAULT_STRATEGY = "process"
@@ -352,7 +352,7 @@ def _trajectory_view(trajectory: Trajectory, strategy: str | None) -> dict[str, 
                 "judge": judgement.judge if judgement else None,
             }
         )
-    kept, why = _filter_decision(trajectory, strategy)
+    kept, why = decide(trajectory, strategy) if strategy is not None else (None, "")
     outcome = trajectory.outcome.model_dump() if trajectory.outcome else None
     return {
         "id": trajectory.id,
@@ -366,37 +366,6 @@ def _trajectory_view(trajectory: Trajectory, strategy: str | None) -> dict[str, 
         "why": why,
         "steps": steps,
     }
-
-
-def _filter_decision(trajectory: Trajectory, strategy: str | None) -> tuple[bool | None, str]:
-    """Kept or dropped under ``strategy``, with the reason a reader can check against the steps."""
-    if strategy is None:
-        return None, ""
-    if strategy == "none":
-        return True, "strategy 'none' keeps every trajectory"
-    needs_process = strategy in ("process", "process+outcome")
-    needs_outcome = strategy in ("outcome", "process+outcome")
-    if (needs_process and trajectory.step_judgements is None) or (needs_outcome and trajectory.outcome is None):
-        return None, "not judged yet"
-    reasons = []
-    if needs_process:
-        reasons.append(_process_reason(trajectory))
-    if needs_outcome:
-        if trajectory.outcome and trajectory.outcome.correct:
-            reasons.append("the final answer is correct")
-        else:
-            reasons.append("no final answer" if trajectory.final_answer is None else "the final answer is wrong")
-    return keeps(trajectory, strategy), f"{strategy}: " + "; ".join(reasons)
-
-
-def _process_reason(trajectory: Trajectory) -> str:
-    if not trajectory.steps:
-        return "no steps"
-    judgements = trajectory.step_judgements or []
-    failing = [f"step {i + 1} is {j.verdict}" for i, j in enumerate(judgements) if j.verdict != "GOOD"]
-    if len(judgements) != len(trajectory.steps):
-        failing.append(f"{len(judgements)} verdicts for {len(trajectory.steps)} steps")
-    return ", ".join(failing) if failing else "every step is GOOD"
 
 
 # --- HTML pieces --------------------------------------------------------------------------

@@ -65,13 +65,21 @@ class _HotpotHFRecord(BaseModel):
     context: _HFContext
 
 
-class _HotpotOriginalRecord(BaseModel):
-    id: str = Field(alias="_id")
+class _TwoWikiRecord(BaseModel):
+    """HotpotQA's original layout, which 2Wiki shares: [title, sentences] context pairs, [title, index] facts."""
+
+    id: str
     question: str
     answer: str
+    supporting_facts: list[tuple[str, int]]
+    context: list[tuple[str, list[str]]]
+
+
+class _HotpotOriginalRecord(_TwoWikiRecord):
+    # pydantic keeps a redeclared field in its first place, so the first missing field named is the same for both.
+    id: str = Field(alias="_id")
     # CofCA's files, in this schema, may leave the supporting facts out.
     supporting_facts: list[tuple[str, int]] = Field(default_factory=list)
-    context: list[tuple[str, list[str]]]
 
 
 class _MusiqueParagraph(BaseModel):
@@ -86,14 +94,6 @@ class _MusiqueRecord(BaseModel):
     answer: str
     answer_aliases: list[str] = Field(default_factory=list)
     paragraphs: list[_MusiqueParagraph]
-
-
-class _TwoWikiRecord(BaseModel):
-    id: str
-    question: str
-    answer: str
-    supporting_facts: list[tuple[str, int]]
-    context: list[tuple[str, list[str]]]
 
 
 class _BeerQARecord(BaseModel):

@@ -24,15 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
-from swirl.filtering import keeps
-from swirl.generate import ToolSettings, build_toolsets
 from swirl.jsonl import write_atomically
 from swirl.judges.outcome import OutcomeJudge
 from swirl.judges.reference import ReferenceJudge
-from swirl.judging import judge_trajectories, read_trajectories
 from swirl.progress import ProgressCallback, counter
 from swirl.records import ChatMessage, SamplingSettings, Task, Trajectory
 from swirl.rollout import RolloutSettings, run_rollouts
+from swirl.stages.filter import keeps
+from swirl.stages.generate import ToolSettings, build_toolsets
+from swirl.stages.judge import judge_trajectories, read_trajectories
 
 GOLD_MODEL = "gold"
 """The model name gold trajectories record."""

@@ -18,7 +18,7 @@ from swirl.backends.hf import (
     common_prefix_length,
     prefill_repeated_prompts,
 )
-from swirl.generate import ToolSettings, build_toolsets
+from swirl.stages.generate import ToolSettings, build_toolsets
 from swirl.records import SamplingSettings
 from swirl.rollout import RolloutSettings, run_rollouts
 from swirl.tasks import load_tasks

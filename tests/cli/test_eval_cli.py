@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from swirl.cli import app
 from swirl.data import find_sample
-from swirl.evaluation.harness import COMPARED_METRICS
+from swirl.evaluation.compare import COMPARED_METRICS
 from swirl.jsonl import read_records
 from swirl.records import Trajectory
 

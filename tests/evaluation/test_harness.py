@@ -15,8 +15,9 @@ from scripted_backend import ScriptedBackend
 from swirl.backends.base import Completion
 from swirl.data import find_sample
 from swirl.errors import SwirlError
-from swirl.evaluation import EvalSettings, evaluate, validate
-from swirl.evaluation.harness import default_label
+from swirl.evaluation.plan import EvalSettings, validate
+from swirl.stages.eval import evaluate
+from swirl.evaluation.plan import default_label
 from swirl.judges.outcome import GRADER_SYSTEM
 from swirl.judges.process import SYSTEM_INTRO as JUDGE_SYSTEM_INTRO
 from swirl.jsonl import read_records
@@ -260,13 +261,14 @@ def test_default_labels(tmp_path):
 
 def test_graded_chunks_do_not_reread_the_trajectory_file(make_settings, monkeypatch):
     # Each chunk used to reread the whole output file: quadratic over an evaluation.
-    from swirl import judging
-    from swirl.evaluation import harness
+    from swirl.evaluation import metrics
+    from swirl.stages import eval as harness
+    from swirl.stages import judge as judging
 
     settings = make_settings(benchmarks=["gsm8k"], inputs=make_settings().inputs[:1], judge="reference", limit=4)
     monkeypatch.setattr(harness, "GRADE_CHUNK", 1)
     reads = []
-    for module in (harness, judging):
+    for module in (harness, metrics, judging):
         original = module.read_records
         monkeypatch.setattr(module, "read_records", lambda path, *a, _read=original, **k: reads.append(path) or _read(path, *a, **k))
     evaluate(settings, open_backend=lambda ref: scripted_policy(all_tasks(settings), gold_answer))

@@ -5,7 +5,7 @@ import pytest
 from swirl.judges.base import StepToJudge
 from swirl.judges.reference import ReferenceJudge
 from swirl.prompts import format_observation
-from swirl.generate import ToolSettings, build_toolsets
+from swirl.stages.generate import ToolSettings, build_toolsets
 from swirl.rollout import RolloutSettings, start_trajectory
 from swirl.tasks import load_tasks
 from swirl.tools import SearchTool

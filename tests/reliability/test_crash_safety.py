@@ -87,7 +87,7 @@ def test_torn_tail_is_repaired_before_appending(trajectories_file, tmp_path):
 
 @pytest.mark.slow
 def test_train_killed_then_resumed(tmp_path, data_dir, default_checkpoint):
-    from swirl.splitting import save_steps, split_trajectories
+    from swirl.stages.split import save_steps, split_trajectories
 
     tasks = [t for t in load_tasks(data_dir / "gsm8k" / "train.jsonl", limit=30) if len(t.calculations) == 1][:2]
     save_steps(split_trajectories(scripted_trajectories(tasks, gold_then_wrong)), tmp_path / "split")

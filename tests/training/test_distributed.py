@@ -18,7 +18,7 @@ import pytest
 from conftest import free_port
 from trajectory_factory import gold_then_wrong, scripted_trajectories
 
-from swirl.splitting import save_steps, split_trajectories
+from swirl.stages.split import save_steps, split_trajectories
 from swirl.tasks import load_tasks
 
 PROBE = Path(__file__).with_name("ddp_probe.py")

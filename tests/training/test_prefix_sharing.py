@@ -12,7 +12,7 @@ import pytest
 import torch
 from trajectory_factory import gold_action, scripted_trajectories
 
-from swirl.splitting import load_steps, save_steps, split_trajectories
+from swirl.stages.split import load_steps, save_steps, split_trajectories
 from swirl.tasks import load_tasks
 from swirl.training import prefix_sharing
 from swirl.training.prefix_sharing import (

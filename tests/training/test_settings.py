@@ -103,7 +103,7 @@ def test_one_action_budget_for_rollouts_training_and_eval(tmp_path):
     from swirl.cli.eval import eval_command
     from swirl.cli.generate import generate
     from swirl.cli.train import train
-    from swirl.evaluation.harness import EvalSettings
+    from swirl.evaluation.plan import EvalSettings
     from swirl.experiment import EvalSection, GenerateSection
     from swirl.records import ACTION_MAX_TOKENS, SamplingSettings
 

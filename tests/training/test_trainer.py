@@ -10,7 +10,7 @@ import pytest
 from trajectory_factory import gold_then_wrong, scripted_trajectories
 
 from swirl.errors import SwirlError
-from swirl.splitting import save_steps, split_trajectories
+from swirl.stages.split import save_steps, split_trajectories
 from swirl.tasks import load_tasks
 from swirl.training.settings import TrainSettings
 from swirl.training.metrics import ACTION_LENGTH, VALID_ACTIONS, ZERO_VARIANCE_GROUPS, is_valid_action

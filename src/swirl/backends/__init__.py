@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest
+from swirl.backends.base import (
+    AUTO,
+    BATCH_SIZE,
+    CONCURRENCY,
+    RETRIES,
+    TIMEOUT_S,
+    Backend,
+    BackendInfo,
+    Completion,
+    GenerationRequest,
+)
 from swirl.errors import SwirlError
 from swirl.models import ModelRef, gguf_file, hf_checkpoint, parse_model_ref
 
-BACKENDS = ("auto", "hf", "openai", "llamacpp", "vllm")
+BACKENDS = (AUTO, "hf", "openai", "llamacpp", "vllm")
 
 
 def make_backend(
     reference: str | ModelRef,
-    backend: str = "auto",
+    backend: str = AUTO,
     *,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     device: str | None = None,
-    concurrency: int = 16,
-    timeout: float = 120.0,
-    max_retries: int = 6,
+    concurrency: int = CONCURRENCY,
+    timeout: float = TIMEOUT_S,
+    max_retries: int = RETRIES,
 ) -> Backend:
     """Open the model named by ``reference`` with the chosen engine.
 
@@ -27,7 +37,7 @@ def make_backend(
     ref = parse_model_ref(reference) if isinstance(reference, str) else reference
     if backend not in BACKENDS:
         raise SwirlError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "auto":
+    if backend == AUTO:
         backend = "openai" if ref.kind == "openai" else "hf"
     if (backend == "openai") != (ref.kind == "openai"):
         raise SwirlError(f"backend {backend!r} cannot serve model reference {ref.name!r}")

@@ -12,16 +12,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swirl.backends.replicas import ReplicaCounts
-from swirl.records import ChatMessage
+from swirl.records import ChatMessage, SamplingSettings
+
+AUTO = "auto"
+"""The default engine: the HTTP client for ``openai:`` references, transformers otherwise."""
+BATCH_SIZE = 32
+"""Sequences per forward batch (hf backend)."""
+CONCURRENCY = 16
+"""Requests in flight (openai backend)."""
+TIMEOUT_S = 120.0
+"""Seconds before an HTTP request times out (openai backend)."""
+RETRIES = 6
+"""Retries with exponential backoff on 429/5xx/connection errors (openai backend)."""
+_SAMPLING = SamplingSettings()
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
     """Sampling settings for one batch of continuations."""
 
-    max_tokens: int = 256
-    temperature: float = 0.7
-    top_p: float = 1.0
+    max_tokens: int = _SAMPLING.max_tokens
+    temperature: float = _SAMPLING.temperature
+    top_p: float = _SAMPLING.top_p
     stop: tuple[str, ...] = ()
     seed: int | None = None
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import openai
 
-from swirl.backends.base import Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
+from swirl.backends.base import CONCURRENCY, RETRIES, TIMEOUT_S, Backend, BackendInfo, Completion, GenerationRequest, cut_at_stop
 from swirl.backends.replicas import ReplicaCounts, ReplicaPool
 from swirl.records import ChatMessage
 
@@ -54,9 +54,9 @@ class OpenAIBackend(Backend):
         model: str,
         base_urls: tuple[str, ...],
         *,
-        concurrency: int = 16,
-        timeout: float = 120.0,
-        max_retries: int = 6,
+        concurrency: int = CONCURRENCY,
+        timeout: float = TIMEOUT_S,
+        max_retries: int = RETRIES,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
     ) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
@@ -29,6 +30,21 @@ from swirl.yamlfile import load_config_file
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+
+
+def default(model: type[BaseModel], name: str) -> Any:
+    """The default of a stage settings field: an option that is a settings field takes its default from the model."""
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
+def settings(model: type[M], /, **values: Any) -> M:
+    """The stage's settings from option values; a rejected value is a one-line error naming its option."""
+    try:
+        return model(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise SwirlError(f"--{'-'.join(str(p).replace('_', '-') for p in first['loc'])}: {first['msg']}") from None
 
 
 def _apply_config(ctx: typer.Context, _param: Any, value: Path | None) -> Path | None:

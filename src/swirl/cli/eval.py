@@ -1,4 +1,4 @@
-"""`swirl eval`: command-line front of :mod:`swirl.evaluation` (models x benchmarks, with confidence intervals)."""
+"""`swirl eval`: command-line front of :mod:`swirl.stages.eval` (option defaults from its settings)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, ProgressBoard, console, reports_errors, split_list
+from swirl.cli.common import ConfigOption, ProgressBoard, console, default, reports_errors, settings, split_list
+from swirl.evaluation.plan import EvalSettings
 from swirl.prompts import MAX_STEPS_HELP
-from swirl.records import ACTION_MAX_TOKENS
 from swirl.tasks import BENCHMARK_FORMATS
+
+S = EvalSettings
 
 
 @app.command(name="eval")
@@ -22,29 +24,30 @@ def eval_command(
     benchmarks: str = typer.Option(..., "--benchmarks", "-b", help=f"Comma-separated benchmarks: {', '.join(BENCHMARK_FORMATS)}."),
     input: str = typer.Option(..., "--input", "-i", help="Comma-separated task files or hf:NAME[:CONFIG]:SPLIT datasets, one per benchmark, in the same order."),
     output: Path = typer.Option(..., "--output", "-o", help="Evaluation directory (rerun to resume)."),
-    limit: int = typer.Option(0, "--limit", min=0, help="Questions per benchmark: a seeded random subset, the same for every model (0 = all)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the question subset, the sampling and the bootstrap."),
-    backend: str = typer.Option("auto", "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
-    max_tokens: int = typer.Option(ACTION_MAX_TOKENS, "--max-tokens", min=1, help="Token limit of one action."),
-    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
-    max_steps: int = typer.Option(0, "--max-steps", min=0, help=MAX_STEPS_HELP),
-    no_tools: bool = typer.Option(False, "--no-tools", help="Ablation: no tools, the model answers directly."),
-    judge: str = typer.Option("", "--judge", help="Process judge for the mean step score: a model reference, or 'reference' (gold-data judge); default none. Use another model than the training reward's judge: its own scores are no independent evidence."),
-    judge_mode: str = typer.Option("score", "--judge-mode", help="Process judge mode: score (P(GOOD)) or generate (reasoning + verdict)."),
+    limit: int = typer.Option(default(S, "limit"), "--limit", min=0, help="Questions per benchmark: a seeded random subset, the same for every model (0 = all)."),
+    seed: int = typer.Option(default(S, "seed"), "--seed", help="Seed of the question subset, the sampling and the bootstrap."),
+    backend: str = typer.Option(default(S, "backend"), "--backend", help="Engine: auto, hf, openai, llamacpp, vllm."),
+    batch_size: int = typer.Option(default(S, "batch_size"), "--batch-size", min=1, help="Sequences per forward batch (hf backend)."),
+    max_tokens: int = typer.Option(default(S, "max_tokens"), "--max-tokens", min=1, help="Token limit of one action."),
+    temperature: float = typer.Option(default(S, "temperature"), "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
+    max_steps: int = typer.Option(default(S, "max_steps"), "--max-steps", min=0, help=MAX_STEPS_HELP),
+    no_tools: bool = typer.Option(default(S, "no_tools"), "--no-tools", help="Ablation: no tools, the model answers directly."),
+    judge: str = typer.Option(default(S, "judge"), "--judge", help="Process judge for the mean step score: a model reference, or 'reference' (gold-data judge); default none. Use another model than the training reward's judge: its own scores are no independent evidence."),
+    judge_mode: str = typer.Option(default(S, "judge_mode"), "--judge-mode", help="Process judge mode: score (P(GOOD)) or generate (reasoning + verdict)."),
     reward_judge: list[str] = typer.Option([], "--reward-judge", help="Judge that gave the models their training reward (repeatable), for the independence warning; found automatically in a checkpoint's train_settings.json."),
-    grader: str = typer.Option("", "--grader", help="LLM outcome grader (answer equivalence); default: programmatic correctness."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="Bootstrap resamples per confidence interval."),
+    grader: str = typer.Option(default(S, "grader"), "--grader", help="LLM outcome grader (answer equivalence); default: programmatic correctness."),
+    bootstrap: int = typer.Option(default(S, "bootstrap"), "--bootstrap", min=1, help="Bootstrap resamples per confidence interval."),
     config: Path = ConfigOption,
 ) -> None:
     """Evaluate models on benchmarks, with 95% bootstrap intervals.
 
     Multi-step tool-use inference of one or more models; the first is the baseline of paired comparisons.
     """
-    from swirl.evaluation import EvalSettings, evaluate
     from swirl.evaluation.outputs import cross_task_table
+    from swirl.stages.eval import evaluate
 
-    settings = EvalSettings(
+    stage = settings(
+        EvalSettings,
         models=model,
         labels=label,
         benchmarks=split_list(benchmarks),
@@ -65,7 +68,7 @@ def eval_command(
         bootstrap=bootstrap,
     )
     with ProgressBoard() as board:
-        result = evaluate(settings, on_progress=board)
+        result = evaluate(stage, on_progress=board)
 
     judges = result["judges"]
     shown = ["accuracy"] + (["programmatic_accuracy"] if judges["accuracy"] != judges["programmatic_accuracy"] else [])

@@ -1,4 +1,4 @@
-"""`swirl filter` and `swirl split`: command-line fronts of :mod:`swirl.filtering` and :mod:`swirl.splitting`."""
+"""`swirl filter` and `swirl split`: command-line fronts of :mod:`swirl.stages.filter` and :mod:`swirl.stages.split`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, console, reports_errors
+from swirl.cli.common import ConfigOption, console, default, reports_errors
+from swirl.stages.filter import FilterSettings
 
 
 @app.command(name="filter")
@@ -16,23 +17,18 @@ from swirl.cli.common import ConfigOption, console, reports_errors
 def filter_command(
     input: Path = typer.Option(..., "--input", "-i", help="Judged trajectories JSONL from 'swirl judge'."),
     output: Path = typer.Option(..., "--output", "-o", help="Kept trajectories JSONL."),
-    strategy: str = typer.Option("process", "--strategy", "-s", help="none, process, outcome or process+outcome."),
+    strategy: str = typer.Option(default(FilterSettings, "strategy"), "--strategy", "-s", help="none, process, outcome or process+outcome."),
     config: Path = ConfigOption,
 ) -> None:
     """Keep trajectories by a filtering strategy.
 
     Also shows how many trajectories and steps each strategy would keep.
     """
-    from swirl.filtering import STRATEGIES, filter_trajectories, require_judged, strategy_table
-    from swirl.jsonl import write_atomically
-    from swirl.judging import read_trajectories
+    from swirl.stages.filter import STRATEGIES, run, strategy_table
 
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"choose one of {', '.join(STRATEGIES)}", param_hint="--strategy")
-    trajectories = read_trajectories(input)
-    require_judged(trajectories, strategy, str(input))
-    kept = filter_trajectories(trajectories, strategy)
-    write_atomically(output, (t.model_dump_json() + "\n" for t in kept))
+    trajectories, kept = run(FilterSettings(strategy=strategy), input, output)
 
     table = Table(title=f"{len(trajectories)} trajectories, {sum(len(t.steps) for t in trajectories)} steps in")
     for column in ("strategy", "trajectories kept", "steps kept"):
@@ -55,8 +51,8 @@ def split(
 
     One sub-trajectory per step, saved as a TRL-ready dataset (steps.jsonl, steps.parquet).
     """
-    from swirl.judging import read_trajectories
-    from swirl.splitting import save_steps, split_trajectories
+    from swirl.stages.judge import read_trajectories
+    from swirl.stages.split import save_steps, split_trajectories
 
     trajectories = read_trajectories(input)
     rows = split_trajectories(trajectories)

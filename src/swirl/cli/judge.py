@@ -1,4 +1,4 @@
-"""`swirl judge`: command-line front of :mod:`swirl.judging`."""
+"""`swirl judge`: command-line front of :mod:`swirl.stages.judge` (option defaults from its settings)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import typer
 from rich.table import Table
 
 from swirl.cli import app
-from swirl.cli.common import ConfigOption, ProgressBoard, console, print_replica_counts, reports_errors
+from swirl.cli.common import ConfigOption, ProgressBoard, console, default, print_replica_counts, reports_errors, settings
 from swirl.judges.process import GENERATE_MAX_TOKENS
+from swirl.stages.judge import CHUNK_STEPS, JudgeSettings
+
+S = JudgeSettings
 
 
 @app.command()
@@ -18,15 +21,15 @@ from swirl.judges.process import GENERATE_MAX_TOKENS
 def judge(
     input: Path = typer.Option(..., "--input", "-i", help="Trajectories JSONL from 'swirl generate'."),
     output: Path = typer.Option(..., "--output", "-o", help="Judged trajectories JSONL (appended; rerun to resume)."),
-    model: str = typer.Option("default", "--model", "-m", help="Process judge model reference (independent of the policy)."),
-    mode: str = typer.Option("score", "--mode", help="generate (reasoning + verdict) or score (P(GOOD) from log-probabilities)."),
+    model: str = typer.Option(default(S, "model"), "--model", "-m", help="Process judge model reference (independent of the policy)."),
+    mode: str = typer.Option(default(S, "mode"), "--mode", help="generate (reasoning + verdict) or score (P(GOOD) from log-probabilities)."),
     reference: bool = typer.Option(False, "--reference", help="Use the reference-guided judge (gold data, no LLM) instead of a model."),
-    outcome_model: str = typer.Option("", "--outcome-model", help="LLM grader for answer equivalence (default: programmatic metrics only)."),
-    backend: str = typer.Option("auto", "--backend", help="Engine for judge models: auto, hf, openai, llamacpp, vllm."),
+    outcome_model: str = typer.Option(default(S, "outcome_model"), "--outcome-model", help="LLM grader for answer equivalence (default: programmatic metrics only)."),
+    backend: str = typer.Option(default(S, "backend"), "--backend", help="Engine for judge models: auto, hf, openai, llamacpp, vllm."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Also report agreement with the reference judge (or --against)."),
     against: Path = typer.Option(None, "--against", help="Judged JSONL whose step labels are the calibration reference."),
     max_tokens: int = typer.Option(GENERATE_MAX_TOKENS, "--max-tokens", min=8, help="generate mode: token budget of the judge's reasoning and verdict."),
-    chunk_size: int = typer.Option(16, "--chunk-size", min=1, help="Steps judged per backend call (whole trajectories; progress advances per call)."),
+    chunk_size: int = typer.Option(CHUNK_STEPS, "--chunk-size", min=1, help="Steps judged per backend call (whole trajectories; progress advances per call)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Judge only the first N trajectories (0 = all)."),
     seed: int = typer.Option(0, "--seed"),
     config: Path = ConfigOption,
@@ -35,15 +38,11 @@ def judge(
 
     Every step gets a process judgement (verdict, score, rationale), every trajectory an outcome judgement.
     """
-    from swirl.backends import make_backend
-    from swirl.judges import REFERENCE, make_process_judge
-    from swirl.judges.outcome import OutcomeJudge
+    from swirl.judges import REFERENCE
     from swirl.judges.process import MODES
     from swirl.judges.reference import ReferenceJudge
-    from swirl.judging import calibrate as run_calibration
-    from swirl.judging import judge_trajectories, read_trajectories
-    from swirl.models import parse_model_ref
-    from swirl.progress import counter
+    from swirl.stages.judge import calibrate as run_calibration
+    from swirl.stages.judge import read_trajectories, run
 
     if mode not in MODES:
         raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
@@ -56,18 +55,12 @@ def judge(
     against_labels = None
     if against is not None:
         against_labels = {t.id: [j.verdict for j in t.step_judgements or []] for t in read_trajectories(against)}
-    process_judge = make_process_judge(
-        REFERENCE if reference else model, tasks, mode=mode, backend=backend, seed=seed, max_tokens=max_tokens
+    stage = settings(
+        JudgeSettings, model=REFERENCE if reference else model, mode=mode, backend=backend, outcome_model=outcome_model or None
     )
-    grader = make_backend(parse_model_ref(outcome_model), backend) if outcome_model else None
-    outcome_judge = OutcomeJudge(grader)
-
-    total_steps = sum(len(t.steps) for t in trajectories)
     with ProgressBoard() as board:
-        summary = judge_trajectories(
-            trajectories, process_judge, outcome_judge, output, chunk_size=chunk_size,
-            on_progress=counter(board, "judging steps", total_steps),
-        )
+        judged_run = run(stage, trajectories, output, seed=seed, max_tokens=max_tokens, chunk_size=chunk_size, progress=board)
+    summary, process_judge, grader = judged_run.summary, judged_run.process_judge, judged_run.grader
     table = Table(title=f"judged {summary.judged} trajectories ({summary.skipped} already in {output})")
     for column in ("steps", "GOOD", "BAD", "UNPARSED", "mean process score", "outcome accuracy"):
         table.add_column(column)

@@ -1,10 +1,3 @@
-"""Evaluation (`swirl eval`): multi-step tool-use inference on benchmarks, graded, with bootstrap intervals.
-
-:func:`evaluate` runs the whole pipeline from :class:`EvalSettings`; :mod:`.stats` holds the
-interval arithmetic and :mod:`.outputs` the files it writes.
-"""
-
-from swirl.evaluation.harness import BENCHMARKS, EvalSettings, evaluate, validate
-from swirl.evaluation.stats import mean_ci, paired_difference_ci
-
-__all__ = ["BENCHMARKS", "EvalSettings", "evaluate", "mean_ci", "paired_difference_ci", "validate"]
+"""Evaluation machinery of the eval stage (:mod:`swirl.stages.eval`), by job: :mod:`.plan` (settings,
+checks, question subsets), :mod:`.metrics` (grading into metrics), :mod:`.compare` (paired
+differences), :mod:`.stats` (interval arithmetic) and :mod:`.outputs` (the files written)."""

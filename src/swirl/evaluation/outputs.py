@@ -1,5 +1,5 @@
 """Files of an evaluation directory, written from the ``metrics.json`` content that
-:func:`swirl.evaluation.harness.summarize` returns.
+:func:`swirl.evaluation.metrics.summarize` returns.
 
 * ``metrics.json``: everything, machine-readable.
 * ``results.md``: which judge graded which metric (with a warning when the process judge

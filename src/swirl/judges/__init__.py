@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from swirl.backends.base import AUTO, RETRIES
 from swirl.judges.base import ProcessJudge
+from swirl.judges.process import DEFAULT_MODE
 from swirl.records import Task
 
 REFERENCE = "reference"
@@ -14,10 +16,10 @@ def make_process_judge(
     reference: str,
     tasks: Sequence[Task],
     *,
-    mode: str = "score",
-    backend: str = "auto",
+    mode: str = DEFAULT_MODE,
+    backend: str = AUTO,
     seed: int = 0,
-    max_retries: int = 6,
+    max_retries: int = RETRIES,
     max_tokens: int | None = None,
 ) -> ProcessJudge:
     """The process judge named by ``reference``: ``reference`` for the gold-guided judge

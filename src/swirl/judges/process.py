@@ -32,6 +32,8 @@ from swirl.records import ChatMessage, StepJudgement
 
 JUDGE_PROMPT_VERSION = "swirl-judge-v2"
 MODES = ("generate", "score")
+DEFAULT_MODE = "score"
+"""P(GOOD) from one forward pass: cheaper than generating a verdict, and a graded reward."""
 GENERATE_MAX_TOKENS = 128
 """Token budget of one reasoning + verdict reply: room for a few sentences and the verdict line."""
 
@@ -160,7 +162,7 @@ class LLMProcessJudge:
         self,
         backend: Backend,
         *,
-        mode: str = "score",
+        mode: str = DEFAULT_MODE,
         name: str | None = None,
         max_tokens: int = GENERATE_MAX_TOKENS,
         max_attempts: int = 3,

@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swirl.backends.base import AUTO, RETRIES
+from swirl.judges.process import DEFAULT_MODE
+from swirl.models import DEFAULT_MODEL
 from swirl.records import ACTION_MAX_TOKENS
 
 ALGORITHMS = ("swirl", "sft")
@@ -81,12 +84,12 @@ class TrainSettings(TrainOptions):
 
     input: Path
     output: Path
-    model: str = "default"
-    judge: str = "default"
+    model: str = DEFAULT_MODEL
+    judge: str = DEFAULT_MODEL
     """Process judge (the reward model R(a|s)): a model reference, or ``reference`` for the gold-guided judge."""
-    judge_mode: Literal["score", "generate"] = "score"
-    judge_backend: str = "auto"
-    judge_retries: int = Field(6, ge=0)
+    judge_mode: Literal["score", "generate"] = DEFAULT_MODE
+    judge_backend: str = AUTO
+    judge_retries: int = Field(RETRIES, ge=0)
     """Retries of a failed judge request (HTTP judges) before the run stops."""
     seed: int = 0
     limit: int = Field(0, ge=0)

@@ -97,7 +97,7 @@ class ConsoleLog(TrainerCallback):
 
 def read_split(settings: TrainSettings):
     """The split dataset, checked before any model is loaded."""
-    from swirl.splitting import load_steps
+    from swirl.stages.split import load_steps
 
     directory = Path(settings.input)
     if not directory.is_dir():

@@ -1,7 +1,9 @@
-"""`swirl generate`: tasks + policy model + tools -> trajectories.jsonl (Stage 1).
+"""Stage 1, generate: tasks + policy model + tools -> trajectories.jsonl.
 
-Builds the tools of each task type once (the search index over the split's own
-passages, or a user corpus), then streams finished trajectories into an append-only
+:class:`GenerateSettings` is the stage's settings: the options of `swirl generate` and
+the ``generate`` section of `swirl run`; :func:`run` is what both call. It builds the
+tools of each task type once (the search index over the split's own passages, or a user
+corpus), then streams finished trajectories into an append-only
 JSONL file. Rerunning with the same output file resumes: trajectories already there
 are skipped, a torn last line is cut off, and nothing is duplicated; trajectories that
 ended in a backend error are generated again.
@@ -13,22 +15,76 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swirl.backends.base import Backend
 from swirl.errors import SwirlError
 from swirl.jsonl import JsonlWriter, read_records, write_atomically
-from swirl.prompts import default_tools
-from swirl.records import Task, Trajectory
-from swirl.rollout import RolloutSettings, check_resumable, run_rollouts, start_trajectory, trajectory_id
+from swirl.progress import ProgressCallback, counter
+from swirl.prompts import DEFAULT_STEP_LIMITS, default_tools
+from swirl.records import SamplingSettings, Task, Trajectory
+from swirl.rollout import (
+    RolloutSettings,
+    check_resumable,
+    run_rollouts,
+    start_trajectory,
+    trajectory_id,
+)
 from swirl.tools import Tool, build_tool
+
+RENAMED_STEP_KEYS = ("max_steps_math", "max_steps_qa")
+"""Keys of earlier experiment files, refused with a pointer to ``max_steps``."""
+_SAMPLING = SamplingSettings()
+
+
+class GenerateSettings(BaseModel):
+    """How trajectories are sampled: `swirl generate`'s options and `swirl run`'s ``generate`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_trajectories: int = Field(1, ge=1)
+    """Trajectories per question."""
+    max_steps: int = Field(0, ge=0)
+    """Step limit of a trajectory (0 = the task type's default, :func:`swirl.prompts.step_limit`)."""
+    # The sampling defaults are those a trajectory records (SamplingSettings), written once there.
+    temperature: float = Field(_SAMPLING.temperature, ge=0)
+    top_p: float = Field(_SAMPLING.top_p, gt=0, le=1)
+    max_tokens: int = Field(_SAMPLING.max_tokens, ge=1)
+    """Token limit of one action."""
+    tools: list[str] = Field(default_factory=list)
+    """Tool names or ``module:attr`` specs for every task; empty = defaults per task type."""
+    corpus: Path | None = None
+    """Search corpus JSONL of {title, text}; None = the split's own passages."""
+    search_top_k: int = Field(1, ge=1)
+    """Passages returned per search."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        old = [key for key in RENAMED_STEP_KEYS if isinstance(data, dict) and key in data]
+        if old:
+            raise ValueError(f"{old[0]} is replaced by max_steps (one limit for every task type; 0 = {DEFAULT_STEP_LIMITS})")
+        return data
+
+    def rollout(self, seed: int, max_live: int = RolloutSettings.max_live) -> RolloutSettings:
+        sampling = SamplingSettings(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, seed=seed)
+        return RolloutSettings(
+            num_trajectories=self.num_trajectories, max_steps=self.max_steps, sampling=sampling, max_live=max_live
+        )
+
+    def tool_settings(self) -> ToolSettings:
+        return ToolSettings(tools=self.tools, corpus=self.corpus, search_top_k=self.search_top_k)
 
 
 @dataclass
 class ToolSettings:
+    """The tools of a run (see :class:`GenerateSettings` for the fields); evaluation uses the defaults."""
+
     tools: list[str] = field(default_factory=list)
-    """Tool names or ``module:attr`` specs for every task; empty = defaults per task type."""
     corpus: Path | None = None
-    search_top_k: int = 1
+    search_top_k: int = GenerateSettings.model_fields["search_top_k"].default
     search_chars: int = 600
 
 
@@ -126,3 +182,25 @@ def generate_trajectories(
         run_rollouts(tasks, backend, tools_for, settings, finished, model_name=model_name, skip_ids=done)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def run(
+    settings: GenerateSettings,
+    tasks: Sequence[Task],
+    corpus_tasks: Sequence[Task],
+    backend: Backend,
+    output: Path,
+    *,
+    model_name: str,
+    seed: int,
+    progress: ProgressCallback | None = None,
+    progress_name: str = "trajectories",
+    max_live: int = RolloutSettings.max_live,
+) -> GenerateSummary:
+    """The stage as `swirl generate` and `swirl run` call it: roll out ``tasks`` into ``output`` (resuming)."""
+    total = len(tasks) * settings.num_trajectories
+    done = len({t.id for t in existing_trajectories(output) if is_data(t)})
+    return generate_trajectories(
+        tasks, backend, settings.rollout(seed, max_live), settings.tool_settings(), output,
+        model_name=model_name, corpus_tasks=corpus_tasks, on_progress=counter(progress, progress_name, total, min(done, total)),
+    )

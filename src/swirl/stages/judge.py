@@ -1,6 +1,7 @@
-"""`swirl judge`: trajectories.jsonl -> judged.jsonl (process labels per step, outcome per trajectory).
+"""Stage 2, judge: trajectories.jsonl -> judged.jsonl (process labels per step, outcome per trajectory).
 
-Trajectories are judged in chunks of at most ``chunk_size`` steps, so that one backend
+:class:`JudgeSettings` is the stage's settings: the options of `swirl judge` and the
+``judge`` section of `swirl run`; :func:`run` is what both call. Trajectories are judged in chunks of at most ``chunk_size`` steps, so that one backend
 call covers the steps of many trajectories; each judged trajectory is appended to the output at once, so a rerun
 resumes after the last one written. ``calibrate`` compares one labeling of the steps
 with another (e.g. an LLM judge against the reference judge).
@@ -12,12 +13,38 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from swirl.backends.base import AUTO, Backend
 from swirl.errors import InputError
 from swirl.jsonl import JsonlWriter, read_records
 from swirl.judges.base import ProcessJudge, steps_of
 from swirl.judges.outcome import OutcomeJudge
+from swirl.judges.process import DEFAULT_MODE, GENERATE_MAX_TOKENS
+from swirl.models import DEFAULT_MODEL
+from swirl.progress import ProgressCallback, counter
 from swirl.records import SCHEMA_VERSION, Trajectory
+
+CHUNK_STEPS = 16
+"""Steps judged per backend call (whole trajectories): one call covers many steps, and an
+interruption loses at most one chunk."""
+
+
+class JudgeSettings(BaseModel):
+    """Who judges: `swirl judge`'s options and `swirl run`'s ``judge`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    """Process judge: a model reference (independent of the policy), or ``reference`` for the gold-guided judge."""
+    mode: Literal["score", "generate"] = DEFAULT_MODE
+    """score (P(GOOD) from log-probabilities) or generate (reasoning + verdict)."""
+    backend: str = AUTO
+    """Engine for judge models: auto, hf, openai, llamacpp, vllm."""
+    outcome_model: str | None = None
+    """LLM grader for answer equivalence; None = programmatic metrics only."""
 
 
 def read_trajectories(path: Path) -> list[Trajectory]:
@@ -67,7 +94,7 @@ def judge_trajectories(
     outcome_judge: OutcomeJudge,
     output: Path,
     *,
-    chunk_size: int = 16,
+    chunk_size: int = CHUNK_STEPS,
     on_progress: Callable[[int], None] | None = None,
 ) -> JudgeSummary:
     """Judge the trajectories missing from ``output`` and append them to it.
@@ -89,6 +116,43 @@ def judge_trajectories(
             if on_progress:
                 on_progress(sum(len(t.steps) for t in chunk))
     return summary
+
+
+@dataclass
+class JudgeRun:
+    """What :func:`run` judged with (for the command's replica counts and calibration) and its summary."""
+
+    summary: JudgeSummary
+    process_judge: ProcessJudge
+    grader: Backend | None
+
+
+def run(
+    settings: JudgeSettings,
+    trajectories: Sequence[Trajectory],
+    output: Path,
+    *,
+    seed: int,
+    max_tokens: int = GENERATE_MAX_TOKENS,
+    chunk_size: int = CHUNK_STEPS,
+    progress: ProgressCallback | None = None,
+    progress_name: str = "judging steps",
+) -> JudgeRun:
+    """The stage as `swirl judge` and `swirl run` call it: judge ``trajectories`` into ``output`` (resuming)."""
+    from swirl.backends import make_backend
+    from swirl.judges import make_process_judge
+    from swirl.models import parse_model_ref
+
+    tasks = list({t.task.id: t.task for t in trajectories}.values())
+    process_judge = make_process_judge(
+        settings.model, tasks, mode=settings.mode, backend=settings.backend, seed=seed, max_tokens=max_tokens
+    )
+    grader = make_backend(parse_model_ref(settings.outcome_model), settings.backend) if settings.outcome_model else None
+    summary = judge_trajectories(
+        trajectories, process_judge, OutcomeJudge(grader), output, chunk_size=chunk_size,
+        on_progress=counter(progress, progress_name, sum(len(t.steps) for t in trajectories)),
+    )
+    return JudgeRun(summary, process_judge, grader)
 
 
 def chunks_of_steps(trajectories: Sequence[Trajectory], max_steps: int) -> Iterator[list[Trajectory]]:
