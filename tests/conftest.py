@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def free_module_temp_dirs(request, tmp_path_factory):
+    """Delete the temporary directories a test module made once it passes.
+
+    The slow tests write model checkpoints (0.5-1.6 GB each); kept until the session ends, a full
+    run needed over 45 GB of disk and CI ran out of it. `tmp_path` of a passing test goes at once
+    (`tmp_path_retention_policy`); this frees the module-scoped ones and keeps a failing module's.
+    """
+    base = tmp_path_factory.getbasetemp()
+    before = set(base.iterdir())
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed == failed_before:
+        for path in set(base.iterdir()) - before:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def shared_data_dir() -> Path:
